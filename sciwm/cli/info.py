@@ -14,6 +14,12 @@ def add_arguments(p) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
+def _finite_mean(values: np.ndarray) -> float | None:
+    """Mean over finite entries (emulated frames carry NaN energies), None if there are none."""
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else None
+
+
 def summarize(path: str) -> dict:
     traj = read_trajectory(path)
     r = traj.record
@@ -30,8 +36,8 @@ def summarize(path: str) -> dict:
         "wall_seconds": r.wall_seconds if r else None,
         "md_steps": r.md_steps if r else None,
         "seed": r.seed if r else None,
-        "mean_temperature_K": float(np.nanmean(traj.temperature)) if traj.n_frames else None,
-        "mean_potential_energy_kJ_mol": float(np.nanmean(traj.potential_energy)) if traj.n_frames else None,
+        "mean_temperature_K": _finite_mean(traj.temperature),
+        "mean_potential_energy_kJ_mol": _finite_mean(traj.potential_energy),
     }
     if traj.box is not None:
         info["mean_density_g_cm3"] = float(traj.density_g_cm3().mean())

@@ -11,6 +11,8 @@ from sciwm.errors import SciwmError
 SUBCOMMANDS = {
     "simulate": "run reference MD (OpenMM or ASE) under a T/P protocol",
     "info": "summarise a trajectory file",
+    "train": "train the equivariant emulator on reference trajectories",
+    "emulate": "run a protocol on a trained emulator",
 }
 
 

@@ -5,12 +5,12 @@ import os
 
 from sciwm.errors import InputError
 from sciwm.systems import ala2, cu, lj
-from sciwm.systems._base import AseCalculator, ForceField, LennardJones, Potential, System
+from sciwm.systems._base import AseCalculator, ForceField, LearnedModel, LennardJones, Potential, System
 from sciwm.systems.user import from_ase_file, from_pdb
 
 BUILTIN = ("lj", "ala2", "ala2-implicit", "cu")
 
-__all__ = ["BUILTIN", "AseCalculator", "ForceField", "LennardJones", "Potential", "System", "get_system"]
+__all__ = ["BUILTIN", "AseCalculator", "ForceField", "LearnedModel", "LennardJones", "Potential", "System", "get_system"]
 
 
 def get_system(name: str, *, n_atoms: int | None = None, box_nm: float | None = None,

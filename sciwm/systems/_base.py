@@ -53,7 +53,17 @@ class AseCalculator:
         return f"ASE {self.name}" + (f" {dict(self.kwargs)}" if self.kwargs else "")
 
 
-Potential = LennardJones | ForceField | AseCalculator
+@dataclass(frozen=True)
+class LearnedModel:
+    """A trained sciwm emulator (model directory); run by the emulator engine."""
+
+    model_dir: str
+
+    def describe(self) -> str:
+        return f"sciwm emulator {self.model_dir}"
+
+
+Potential = LennardJones | ForceField | AseCalculator | LearnedModel
 
 
 @dataclass(frozen=True, eq=False)

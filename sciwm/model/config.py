@@ -1,0 +1,55 @@
+"""Frozen model configuration, saved beside every checkpoint (a model directory is self-describing)."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Equivariant velocity network and flow-matching settings.
+
+    species: element symbols the model knows (node types), in index order.
+    hidden_scalars, hidden_vectors: channels of 0e and 1o(+1e) features per node.
+    lmax: highest spherical-harmonic order on edges.
+    n_layers: message-passing layers. n_neighbors: edges per atom (nearest first).
+    cutoff_nm: radial cut-off of the edge envelope.
+    n_radial: radial basis functions.
+    base_sigma: std of the Gaussian that widens x_t into the flow's base distribution, in units
+        of the lag's displacement scale.
+    lag_table_ps, scale_table_nm: rms displacement per coordinate, |x_{t+lag} - x_t|, measured on
+        the training data at these lags; interpolated log-log for any lag, it scales the flow.
+    log_volume_scale: rms of log V_{t+lag} - log V_t over the data (NPT only).
+    periodic: positions live in a periodic box (minimum image on edges).
+    npt: the model also moves the box volume.
+    align: molecules only - targets are rigidly aligned to x_t (no overall rotation/translation).
+    """
+
+    species: tuple[str, ...]
+    hidden_scalars: int = 32
+    hidden_vectors: int = 8
+    lmax: int = 2
+    n_layers: int = 3
+    n_neighbors: int = 24
+    cutoff_nm: float = 1.2
+    n_radial: int = 8
+    base_sigma: float = 1.0
+    lag_table_ps: tuple[float, ...] = (1.0,)
+    scale_table_nm: tuple[float, ...] = (0.1,)
+    log_volume_scale: float = 0.01
+    periodic: bool = False
+    npt: bool = False
+    align: bool = True
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "ModelConfig":
+        data = dict(data)
+        for key in ("species", "lag_table_ps", "scale_table_nm"):
+            data[key] = tuple(data[key])
+        return cls(**data)
+
+    def replace(self, **changes) -> "ModelConfig":
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,182 @@
+"""The emulator engine: the learned T-hat behind the same protocol as OpenMM and ASE.
+
+Each saved frame is one jump of lag = save interval, sampled by the flow (midpoint ODE). Rollouts
+are `lax.scan` over jumps and `vmap` over replicas, sharded over devices when several are present
+(replicas split along a 'replica' mesh axis). A replica whose frame is non-finite or explodes
+stops there: its later frames are never written, and the run record names it.
+Replicas are stored one after another in one file, with the per-frame array `replica`.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+import sciwm
+from sciwm.engines.base import MAX_COORDINATE_NM, RunRecord, SegmentRecord, State, Trajectory, host_info, now_iso
+from sciwm.errors import InputError, SimulationError
+from sciwm.model.flow import sample_one
+from sciwm.model.io import load_model
+from sciwm.protocol import Protocol
+from sciwm.systems import LearnedModel, System
+
+CHUNK_JUMPS = 50  # jumps per compiled call (progress granularity)
+
+
+def system_from_trajectory(traj: Trajectory, model_dir: str, name: str = "emulated") -> System:
+    """A System for the emulator: topology and last frame of a reference trajectory."""
+    state = traj.final_state()
+    return System(name=name, topology=traj.topology, positions=state.positions, box=state.box,
+                  potential=LearnedModel(model_dir), engines=("emulator",), timestep_ps=1.0)
+
+
+class EmulatorEngine:
+    """Runs a trained model. replicas: independent rollouts from the same start (seeded apart);
+    sample_steps: ODE steps per jump (default: the model's training preset)."""
+
+    name = "emulator"
+
+    def __init__(self, model_dir: str, replicas: int = 1, sample_steps: int | None = None):
+        if replicas < 1:
+            raise InputError(f"replicas must be at least 1, got {replicas}")
+        self.model_dir, self.replicas = model_dir, replicas
+        self.net, self.params, self.saved = load_model(model_dir)
+        self.config = self.saved["model"]
+        self.sample_steps = sample_steps or self.saved["train"]["sample_steps"]
+        if self.sample_steps < 1:
+            raise InputError(f"sample steps must be at least 1, got {self.sample_steps}")
+        self._chunk = jax.jit(self._make_chunk(), static_argnums=(6,))
+
+    def _make_chunk(self):
+        net, params, n_steps = self.net, self.params, self.sample_steps
+
+        def one_replica(x, box, key, species, temperature, pressure, lag, n_jumps):
+            def jump(carry, _):
+                x, box, key, ok = carry
+                key, sub = jax.random.split(key)
+                x_new, box_new = sample_one(net, params, sub, species, x, box, temperature, pressure, lag, n_steps)
+                good = jnp.all(jnp.isfinite(x_new)) & (jnp.max(jnp.abs(x_new - x.mean(0))) < MAX_COORDINATE_NM)
+                if box is not None:
+                    good &= jnp.all(jnp.isfinite(box_new)) & jnp.all(box_new > 0)
+                ok = ok & good
+                x_next = jnp.where(ok, x_new, x)  # a failed replica stays put (its frames are dropped)
+                box_next = None if box is None else jnp.where(ok, box_new, box)
+                return (x_next, box_next, key, ok), (x_new, box_new, ok)
+
+            (x, box, key, _), frames = jax.lax.scan(jump, (x, box, key, jnp.bool_(True)), None, length=n_jumps)
+            return frames
+
+        def chunk(x, box, keys, species, temperature, pressure, n_jumps, lag):
+            box_axis = None if box is None else 0
+            return jax.vmap(lambda xx, bb, kk: one_replica(xx, bb, kk, species, temperature, pressure, lag, n_jumps),
+                            in_axes=(0, box_axis, 0))(x, box, keys)
+
+        return lambda x, box, keys, species, T, P, n_jumps, lag: chunk(x, box, keys, species, T, P, n_jumps, lag)
+
+    def _shard(self, *arrays):
+        devices = jax.devices()
+        if len(devices) < 2 or self.replicas % len(devices):
+            return arrays
+        sharding = NamedSharding(Mesh(np.array(devices), ("replica",)), PartitionSpec("replica"))
+        return tuple(None if a is None else jax.device_put(a, sharding) for a in arrays)
+
+    def run(self, system: System, protocol: Protocol, *, save_every_ps: float, seed: int = 0,
+            state: State | None = None, progress=None) -> Trajectory:
+        from sciwm.train.trainer import species_indices
+
+        t_start, start_time = time.perf_counter(), now_iso()
+        c = self.config
+        if system.periodic != c.periodic:
+            raise InputError(f"the model was trained on a {'periodic' if c.periodic else 'non-periodic'} system")
+        if protocol.has_pressure and not c.npt:
+            raise InputError("the model was trained without pressure (NVT data): it cannot run NPT segments")
+        if not c.npt and c.periodic is False and protocol.has_pressure:
+            raise InputError("pressure needs a periodic system")
+        lo, hi = min(c.lag_table_ps), max(c.lag_table_ps)
+        if not (lo * 0.999 <= save_every_ps <= hi * 1.001):
+            raise InputError(f"lag {save_every_ps:g} ps is outside the trained range {lo:g}-{hi:g} ps")
+        jumps = []
+        for seg in protocol.segments:
+            n = round(seg.duration_ps / save_every_ps)
+            if n < 1 or abs(n * save_every_ps - seg.duration_ps) > 1e-6 * seg.duration_ps:
+                raise InputError(f"segment {seg} is not a whole number of {save_every_ps:g} ps jumps")
+            jumps.append(n)
+        species = jnp.asarray(species_indices([a.element.symbol for a in system.topology.atoms], c.species))
+        state = state or State(system.positions, system.box)
+        R = self.replicas
+        x = jnp.tile(jnp.asarray(state.positions, jnp.float32)[None], (R, 1, 1))
+        box = None if state.box is None else jnp.tile(jnp.asarray(np.diag(state.box), jnp.float32)[None], (R, 1))
+        keys = jax.random.split(jax.random.PRNGKey(seed), R)
+        x, box, keys = self._shard(x, box, keys)
+        setup = time.perf_counter() - t_start
+
+        out_x, out_box, out_ok, out_seg, segments = [], [], [], [], []
+        done_ps = 0.0
+        lag = jnp.float32(save_every_ps)
+        for index, (seg, n_jumps) in enumerate(zip(protocol.segments, jumps)):
+            t_seg = time.perf_counter()
+            T = jnp.float32(seg.temperature_k)
+            P = jnp.float32(np.nan if seg.pressure_bar is None else seg.pressure_bar)
+            left = n_jumps
+            while left:
+                n = min(left, CHUNK_JUMPS)
+                keys, sub = jax.vmap(lambda k: tuple(jax.random.split(k)))(keys)
+                xs, boxes, ok = self._chunk(x, box, sub, species, T, P, n, lag)
+                ok = np.asarray(jnp.cumprod(ok, axis=1, dtype=jnp.int32)).astype(bool)
+                if out_ok:
+                    ok &= out_ok[-1][:, -1:]
+                out_x.append(np.asarray(xs))
+                out_box.append(None if boxes is None else np.asarray(boxes))
+                out_ok.append(ok)
+                out_seg.append(np.full(n, index))
+                x = xs[:, -1]
+                box = None if boxes is None else boxes[:, -1]
+                left -= n
+                done_ps += n * save_every_ps
+                if progress is not None:
+                    progress(done_ps)
+            segments.append(SegmentRecord(seg.temperature_k, seg.pressure_bar, seg.duration_ps, n_jumps * R,
+                                          time.perf_counter() - t_seg))
+        return self._assemble(system, protocol, save_every_ps, seed, out_x, out_box, out_ok, out_seg, segments,
+                              setup, start_time, t_start)
+
+    def _assemble(self, system, protocol, save_every_ps, seed, out_x, out_box, out_ok, out_seg, segments,
+                  setup, start_time, t_start) -> Trajectory:
+        xs = np.concatenate(out_x, axis=1)  # (R, F, n, 3)
+        ok = np.concatenate(out_ok, axis=1)  # (R, F)
+        seg = np.concatenate(out_seg)
+        boxes = None if out_box[0] is None else np.concatenate(out_box, axis=1)  # (R, F, 3)
+        if not ok.any():
+            raise SimulationError("every emulated replica blew up in its first jump (non-finite or exploding coordinates)")
+        R, F = ok.shape
+        time_ps = (np.arange(F) + 1) * save_every_ps
+        keep = ok.reshape(-1)
+        rep = np.repeat(np.arange(R), F)[keep]
+        frames = seg[np.tile(np.arange(F), R)][keep]
+        setpoint_t = np.array([s.temperature_k for s in protocol.segments])[frames]
+        setpoint_p = np.array([np.nan if s.pressure_bar is None else s.pressure_bar for s in protocol.segments])[frames]
+        positions = xs.reshape(R * F, *xs.shape[2:])[keep]
+        box = None if boxes is None else np.einsum("fi,ij->fij", boxes.reshape(R * F, 3)[keep], np.eye(3))
+        nan = np.full(len(rep), np.nan)
+        device = jax.devices()[0]
+        record = RunRecord(
+            engine=self.name, engine_version=sciwm.__version__, platform=f"jax {jax.__version__} {device.platform} x{jax.device_count()}",
+            precision="float32", potential=f"sciwm emulator {self.model_dir} (step {self.saved['step']})",
+            integrator=f"flow matching, midpoint ODE, {self.sample_steps} steps per jump", timestep_ps=save_every_ps,
+            friction_per_ps=0.0, seed=seed, system=system.describe() | {"replicas": R},
+            protocol=protocol.to_json(), save_every_ps=save_every_ps, n_atoms=system.n_atoms,
+            n_dof=3 * system.n_atoms - 3, start_time=start_time, setup_seconds=setup,
+            md_steps=int(sum(s.md_steps for s in segments)), segments=segments, host=host_info(),
+            sciwm_version=sciwm.__version__)
+        record.system["blown_up_replicas"] = [int(r) for r in np.flatnonzero(~ok.all(1))]
+        record.end_time = now_iso()
+        record.wall_seconds = time.perf_counter() - t_start
+        return Trajectory(topology=system.topology, time_ps=time_ps[np.tile(np.arange(F), R)[keep]],
+                          positions=positions.astype(np.float32), box=box, potential_energy=nan,
+                          kinetic_energy=nan.copy(), temperature=nan.copy(), setpoint_temperature=setpoint_t,
+                          setpoint_pressure=setpoint_p, segment=frames.astype(np.int32), record=record,
+                          extra={"replica": rep.astype(np.int32)})

@@ -1,0 +1,131 @@
+"""Windows (x_t, intervention, lag, x_{t+lag}) drawn from reference trajectories.
+
+A window never crosses a segment boundary, so its intervention is the set-point of that segment.
+Splits are by trajectory, never by frame; a single trajectory is cut into two contiguous blocks.
+Positions nm, lags ps, boxes as orthorhombic lengths (3,) nm.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sciwm.engines.base import Trajectory
+from sciwm.errors import InputError
+
+
+def species_of(traj: Trajectory) -> tuple[str, ...]:
+    return tuple(a.element.symbol for a in traj.topology.atoms)
+
+
+def box_lengths(box: np.ndarray) -> np.ndarray:
+    """(..., 3, 3) box vectors -> (..., 3) lengths; refuses non-orthorhombic boxes."""
+    off = box - np.einsum("...ii->...i", box)[..., None] * np.eye(3)
+    if np.abs(off).max() > 1e-6:
+        raise InputError("the emulator supports orthorhombic boxes only")
+    return np.einsum("...ii->...i", box).astype(np.float32)
+
+
+def split_trajectories(trajs: list[Trajectory], val_fraction: float) -> tuple[list[Trajectory], list[Trajectory]]:
+    """Hold out whole trajectories (the last ones); with one trajectory, its last block."""
+    if len(trajs) > 1:
+        n_val = max(1, round(len(trajs) * val_fraction))
+        return trajs[:-n_val], trajs[-n_val:]
+    traj = trajs[0]
+    cut = int(round(traj.n_frames * (1 - val_fraction)))
+    return [_slice(traj, 0, cut)], [_slice(traj, cut, traj.n_frames)]
+
+
+def _slice(t: Trajectory, a: int, b: int) -> Trajectory:
+    return Trajectory(t.topology, t.time_ps[a:b], t.positions[a:b], None if t.box is None else t.box[a:b],
+                      t.potential_energy[a:b], t.kinetic_energy[a:b], t.temperature[a:b],
+                      t.setpoint_temperature[a:b], t.setpoint_pressure[a:b], t.segment[a:b], t.record)
+
+
+@dataclass
+class WindowDataset:
+    symbols: tuple[str, ...]
+    positions: np.ndarray  # (frames, n, 3) float32
+    boxes: np.ndarray | None  # (frames, 3) float32
+    temperature: np.ndarray  # (frames,) K, set-point
+    pressure: np.ndarray  # (frames,) bar, NaN for NVT
+    pairs: np.ndarray  # (windows, 2) frame indices (t, t + lag)
+    lag_ps: np.ndarray  # (windows,)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def batch(self, rng: np.random.Generator, size: int) -> dict:
+        """A random batch of windows as float32 arrays (species added by the caller)."""
+        w = rng.integers(0, len(self.pairs), size)
+        i, j = self.pairs[w, 0], self.pairs[w, 1]
+        out = {"x_t": self.positions[i], "x_1": self.positions[j], "temperature": self.temperature[j],
+               "pressure": self.pressure[j], "lag_ps": self.lag_ps[w]}
+        if self.boxes is not None:
+            out["box_t"], out["box_1"] = self.boxes[i], self.boxes[j]
+        return out
+
+
+def build_windows(trajs: list[Trajectory], lags_ps: tuple[float, ...]) -> WindowDataset:
+    """All windows at the given lags inside single segments of the given trajectories."""
+    if not trajs:
+        raise InputError("no trajectories to train on")
+    symbols = species_of(trajs[0])
+    for t in trajs:
+        if species_of(t) != symbols:
+            raise InputError("training trajectories must share one system (same atoms in the same order)")
+        if (t.box is None) != (trajs[0].box is None):
+            raise InputError("training trajectories mix periodic and non-periodic systems")
+    pairs, lags, offset = [], [], 0
+    for t in trajs:
+        if t.n_frames < 2:
+            offset += t.n_frames
+            continue
+        dt = float(np.median(np.diff(t.time_ps)))
+        for lag in lags_ps:
+            n = int(round(lag / dt))
+            if n < 1 or abs(n * dt - lag) > 1e-3 * lag:
+                raise InputError(f"lag {lag:g} ps is not a multiple of the frame interval {dt:g} ps")
+            i = np.arange(t.n_frames - n)
+            i = i[t.segment[i] == t.segment[i + n]]
+            pairs.append(np.stack([i, i + n], 1) + offset)
+            lags.append(np.full(len(i), n * dt, dtype=np.float32))
+        offset += t.n_frames
+    pairs = np.concatenate(pairs) if pairs else np.zeros((0, 2), int)
+    if len(pairs) == 0:
+        raise InputError(f"no windows at lags {lags_ps} ps: trajectories too short")
+    boxes = None if trajs[0].box is None else np.concatenate([box_lengths(t.box) for t in trajs])
+    return WindowDataset(
+        symbols=symbols,
+        positions=np.concatenate([t.positions for t in trajs]).astype(np.float32),
+        boxes=boxes,
+        temperature=np.concatenate([t.setpoint_temperature for t in trajs]).astype(np.float32),
+        pressure=np.concatenate([t.setpoint_pressure for t in trajs]).astype(np.float32),
+        pairs=pairs, lag_ps=np.concatenate(lags))
+
+
+def _kabsch(x: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    xc, rc = x - x.mean(0), ref - ref.mean(0)
+    u, _, vt = np.linalg.svd(xc.T @ rc)
+    if np.linalg.det(u @ vt) < 0:
+        u[:, -1] *= -1
+    return xc @ (u @ vt) + ref.mean(0)
+
+
+def displacement_table(data: WindowDataset, align: bool, rng: np.random.Generator, n_samples: int = 2000):
+    """rms displacement per coordinate (nm) at each lag, and rms change of log volume."""
+    lags, scales, dlogv = [], [], []
+    for lag in np.unique(data.lag_ps):
+        w = np.flatnonzero(data.lag_ps == lag)
+        w = rng.choice(w, min(n_samples, len(w)), replace=False)
+        d = []
+        for i, j in data.pairs[w]:
+            x_t, x_1 = data.positions[i], data.positions[j]
+            x_1 = _kabsch(x_1, x_t) if align else x_1 - (x_1 - x_t).mean(0)
+            d.append(x_1 - x_t)
+        lags.append(float(lag))
+        scales.append(float(np.sqrt(np.mean(np.square(d)))) + 1e-4)
+        if data.boxes is not None:
+            dlogv.append(3 * np.log(data.boxes[data.pairs[w, 1], 0] / data.boxes[data.pairs[w, 0], 0]))
+    log_volume = float(np.sqrt(np.mean(np.square(np.concatenate(dlogv))))) + 1e-4 if dlogv else 0.01
+    return tuple(lags), tuple(scales), log_volume

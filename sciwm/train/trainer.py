@@ -1,0 +1,151 @@
+"""The training loop: AdamW with warm-up and cosine decay, gradient clipping, an EMA of the
+weights, jit-compiled steps, validation on held-out trajectories, orbax checkpoints with the frozen
+config beside them, and resume after interruption (batches depend only on (seed, step), so a
+resumed run sees the same data as an uninterrupted one)."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+
+from sciwm.data import read_trajectory
+from sciwm.errors import InputError
+from sciwm.model.backbone import VelocityNet
+from sciwm.model.io import CHECKPOINTS, CONFIG_FILE, init_params
+from sciwm.model.config import ModelConfig
+from sciwm.model.flow import batch_loss
+from sciwm.train.dataset import WindowDataset, build_windows, displacement_table, split_trajectories
+from sciwm.train.presets import TrainConfig
+
+HISTORY_FILE = "history.json"
+
+
+def write_json_atomic(path: str, data) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=2)
+    os.replace(tmp, path)
+
+
+def species_indices(symbols, model_species) -> np.ndarray:
+    unknown = sorted(set(symbols) - set(model_species))
+    if unknown:
+        raise InputError(f"the model does not know element(s) {', '.join(unknown)}")
+    return np.array([model_species.index(s) for s in symbols], dtype=np.int32)
+
+
+def make_optimizer(cfg: TrainConfig):
+    schedule = optax.warmup_cosine_decay_schedule(0.0, cfg.lr, max(cfg.warmup_steps, 1), max(cfg.steps, cfg.warmup_steps + 1),
+                                                  end_value=cfg.lr * cfg.final_lr_fraction)
+    return optax.chain(optax.clip_by_global_norm(cfg.clip), optax.adamw(schedule, weight_decay=cfg.weight_decay))
+
+
+class Trainer:
+    """Holds the network, the jitted step and the state pytree of one model directory."""
+
+    def __init__(self, model_config: ModelConfig, train_config: TrainConfig, species: np.ndarray):
+        self.model_config, self.cfg, self.species = model_config, train_config, jnp.asarray(species)
+        self.net = VelocityNet(model_config)
+        self.tx = make_optimizer(train_config)
+        decay = train_config.ema_decay
+        net, tx = self.net, self.tx
+
+        def step(state, batch):
+            key, sub = jax.random.split(state["rng"])
+            loss, grads = jax.value_and_grad(lambda p: batch_loss(net, p, sub, batch))(state["params"])
+            updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
+            params = optax.apply_updates(state["params"], updates)
+            ema = jax.tree_util.tree_map(lambda e, p: decay * e + (1 - decay) * p, state["ema"], params)
+            return {"params": params, "opt_state": opt_state, "ema": ema, "rng": key, "step": state["step"] + 1}, loss
+
+        self.step = jax.jit(step, donate_argnums=0)
+        self.eval_loss = jax.jit(lambda params, key, batch: batch_loss(net, params, key, batch))
+
+    def init_state(self) -> dict:
+        key, init_key = jax.random.split(jax.random.PRNGKey(self.cfg.seed))
+        params = init_params(self.net, len(self.species), init_key)
+        ema = jax.tree_util.tree_map(jnp.copy, params)  # distinct buffers: the step donates both
+        return {"params": params, "opt_state": self.tx.init(params), "ema": ema, "rng": key,
+                "step": jnp.int32(0)}
+
+    def batch(self, data: WindowDataset, rng: np.random.Generator) -> dict:
+        b = data.batch(rng, self.cfg.batch_size)
+        b["species"] = self.species
+        return b
+
+
+def _model_config(train_data: WindowDataset, cfg: TrainConfig) -> ModelConfig:
+    periodic = train_data.boxes is not None
+    lags, scales, log_volume = displacement_table(train_data, align=not periodic, rng=np.random.default_rng(cfg.seed))
+    return ModelConfig(species=tuple(sorted(set(train_data.symbols))), periodic=periodic,
+                       npt=bool(np.any(~np.isnan(train_data.pressure))), align=not periodic,
+                       lag_table_ps=lags, scale_table_nm=scales, log_volume_scale=log_volume, **cfg.model)
+
+
+def train(data_paths: list[str], out_dir: str, cfg: TrainConfig, log=sys.stderr, progress: bool = True) -> dict:
+    """Train (or resume) a model in out_dir from reference trajectory files. Returns the history."""
+    trajs = [read_trajectory(p) for p in data_paths]
+    train_trajs, val_trajs = split_trajectories(trajs, cfg.val_fraction)
+    train_data, val_data = build_windows(train_trajs, cfg.lags_ps), build_windows(val_trajs, cfg.lags_ps)
+    description = {"data": [os.path.abspath(p) for p in data_paths], "train": cfg.to_json()}
+    config_path = os.path.join(out_dir, CONFIG_FILE)
+    if os.path.exists(config_path):
+        saved = json.load(open(config_path))
+        if {k: saved.get(k) for k in description} != json.loads(json.dumps(description)):
+            raise InputError(f"{out_dir} holds a model trained with other data or settings: use a new --out")
+        model_config = ModelConfig.from_json(saved["model"])
+    else:
+        os.makedirs(out_dir, exist_ok=True)
+        model_config = _model_config(train_data, cfg)
+        write_json_atomic(config_path, {**description, "model": model_config.to_json(), "symbols": list(train_data.symbols),
+                                        "n_train_windows": len(train_data), "n_val_windows": len(val_data)})
+    trainer = Trainer(model_config, cfg, species_indices(train_data.symbols, model_config.species))
+    state = trainer.init_state()
+    history_path = os.path.join(out_dir, HISTORY_FILE)
+    history = json.load(open(history_path)) if os.path.exists(history_path) else {"train": [], "val": [], "seconds": 0.0}
+    val_batches = [trainer.batch(val_data, np.random.default_rng([cfg.seed, 10**6 + i])) for i in range(cfg.eval_batches)]
+
+    with ocp.CheckpointManager(os.path.abspath(os.path.join(out_dir, CHECKPOINTS)),
+                               options=ocp.CheckpointManagerOptions(max_to_keep=2)) as manager:
+        if manager.latest_step() is not None:
+            state = manager.restore(manager.latest_step(), args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(state)))["state"]
+            print(f"resuming {out_dir} at step {int(state['step'])}", file=log)
+        start = int(state["step"])
+        from tqdm import tqdm
+        bar = tqdm(total=cfg.steps, initial=start, desc="train", disable=not progress or not sys.stderr.isatty())
+        t0, losses = time.perf_counter(), []
+        for step in range(start, cfg.steps):
+            state, loss = trainer.step(state, trainer.batch(train_data, np.random.default_rng([cfg.seed, step])))
+            losses.append(loss)
+            done = step + 1
+            if done % cfg.eval_every == 0 or done == cfg.steps:
+                train_loss = float(np.mean(jax.device_get(losses)))
+                losses = []
+                val = float(np.mean([trainer.eval_loss(state["ema"], jax.random.PRNGKey(i), b) for i, b in enumerate(val_batches)]))
+                history["train"].append([done, train_loss])
+                history["val"].append([done, val])
+                bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val:.4f}")
+                if not bar.disable:
+                    pass
+                elif progress:
+                    print(f"step {done}/{cfg.steps}  train {train_loss:.4f}  val {val:.4f}", file=log)
+                if not np.isfinite(train_loss):
+                    raise InputError(f"training diverged at step {done} (loss {train_loss}); lower the learning rate")
+            if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+                history["seconds"] += time.perf_counter() - t0
+                t0 = time.perf_counter()
+                manager.save(done, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                                           ema=ocp.args.StandardSave(state["ema"])))
+                manager.wait_until_finished()
+                write_json_atomic(history_path, history)
+            bar.update(1)
+        bar.close()
+    return history
