@@ -65,6 +65,8 @@ class VelocityNet(nn.Module):
         cond (N_CONDITIONS,); scale: displacement scale of this lag, nm. Returns velocity
         (n, 3) nm per unit flow time and log-volume rate (scalar)."""
         c = self.config
+        x_s, x_t, species = jnp.asarray(x_s), jnp.asarray(x_t), jnp.asarray(species)
+        box = None if box is None else jnp.asarray(box)
         n = x_s.shape[0]
         k = min(c.n_neighbors, n - 1)
         hidden = e3nn.Irreps(f"{c.hidden_scalars}x0e + {c.hidden_vectors}x1o + {c.hidden_vectors}x1e")

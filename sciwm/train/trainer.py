@@ -34,6 +34,11 @@ def write_json_atomic(path: str, data) -> None:
     os.replace(tmp, path)
 
 
+def read_json(path: str):
+    with open(path) as f:
+        return json.load(f)
+
+
 def species_indices(symbols, model_species) -> np.ndarray:
     unknown = sorted(set(symbols) - set(model_species))
     if unknown:
@@ -97,7 +102,7 @@ def train(data_paths: list[str], out_dir: str, cfg: TrainConfig, log=sys.stderr,
     description = {"data": [os.path.abspath(p) for p in data_paths], "train": cfg.to_json()}
     config_path = os.path.join(out_dir, CONFIG_FILE)
     if os.path.exists(config_path):
-        saved = json.load(open(config_path))
+        saved = read_json(config_path)
         if {k: saved.get(k) for k in description} != json.loads(json.dumps(description)):
             raise InputError(f"{out_dir} holds a model trained with other data or settings: use a new --out")
         model_config = ModelConfig.from_json(saved["model"])
@@ -109,7 +114,7 @@ def train(data_paths: list[str], out_dir: str, cfg: TrainConfig, log=sys.stderr,
     trainer = Trainer(model_config, cfg, species_indices(train_data.symbols, model_config.species))
     state = trainer.init_state()
     history_path = os.path.join(out_dir, HISTORY_FILE)
-    history = json.load(open(history_path)) if os.path.exists(history_path) else {"train": [], "val": [], "seconds": 0.0}
+    history = read_json(history_path) if os.path.exists(history_path) else {"train": [], "val": [], "seconds": 0.0}
     val_batches = [trainer.batch(val_data, np.random.default_rng([cfg.seed, 10**6 + i])) for i in range(cfg.eval_batches)]
 
     with ocp.CheckpointManager(os.path.abspath(os.path.join(out_dir, CHECKPOINTS)),

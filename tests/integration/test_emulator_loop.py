@@ -1,0 +1,143 @@
+"""Reference data -> a few training steps -> emulation -> mdtraj-readable file; resume; blow-ups;
+sharded replicas."""
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import mdtraj
+import numpy as np
+import pytest
+
+from sciwm.cli.main import main
+from sciwm.data import read_trajectory, write_trajectory
+from sciwm.engines.openmm_engine import OpenMMEngine
+from sciwm.errors import InputError, SimulationError
+from sciwm.model.emulator import EmulatorEngine, system_from_trajectory
+from sciwm.model.io import load_model
+from sciwm.protocol import parse_protocol
+from sciwm.systems import get_system
+from sciwm.train import trainer as trainer_module
+from sciwm.train.presets import get_preset
+from sciwm.train.trainer import train
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ref")
+    paths = []
+    for seed, protocol in enumerate(["T=300K,t=40ps; T=350K,t=20ps", "T=300K,t=30ps"]):
+        traj = OpenMMEngine().run(get_system("ala2"), parse_protocol(protocol), save_every_ps=1.0, seed=seed)
+        paths.append(str(folder / f"ref{seed}.h5"))
+        write_trajectory(traj, paths[-1])
+    return paths
+
+
+@pytest.fixture(scope="module")
+def model_dir(reference, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("model") / "m")
+    train(reference, out, get_preset("debug"), progress=False)
+    return out
+
+
+def test_end_to_end_cli(reference, model_dir, tmp_path):
+    out = tmp_path / "emu.h5"
+    assert main(["emulate", "--model", model_dir, "--start", reference[0], "--protocol", "T=300K,t=10ps; T=350K,t=6ps",
+                 "--save-every", "2ps", "--replicas", "3", "--out", str(out), "--quiet"]) == 0
+    md = mdtraj.load(str(out))
+    assert md.n_frames == 3 * 8 and md.n_atoms == 22
+    traj = read_trajectory(str(out))
+    assert traj.record.engine == "emulator" and traj.record.md_steps == 24
+    np.testing.assert_array_equal(np.bincount(traj.extra["replica"]), [8, 8, 8])
+    assert set(traj.setpoint_temperature) == {300.0, 350.0}
+    assert np.all(np.isfinite(traj.positions))
+
+
+def test_resume_matches_uninterrupted_run(reference, tmp_path, monkeypatch):
+    cfg = get_preset("debug")
+    full, broken = str(tmp_path / "full"), str(tmp_path / "broken")
+    train(reference, full, cfg, progress=False)
+    real_step = trainer_module.Trainer.__init__
+
+    def interrupting_init(self, *args, **kwargs):
+        real_step(self, *args, **kwargs)
+        step, calls = self.step, {"n": 0}
+
+        def counted(state, batch):
+            calls["n"] += 1
+            if int(state["step"]) == 15:  # after the checkpoint at step 10
+                raise KeyboardInterrupt
+            return step(state, batch)
+        self.step = counted
+
+    monkeypatch.setattr(trainer_module.Trainer, "__init__", interrupting_init)
+    with pytest.raises(KeyboardInterrupt):
+        train(reference, broken, cfg, progress=False)
+    monkeypatch.undo()
+    history = train(reference, broken, cfg, progress=False)
+    assert history["train"][-1][0] == cfg.steps
+    _, p_full, _ = load_model(full)
+    _, p_resumed, _ = load_model(broken)
+    for a, b in zip(jax.tree_util.tree_leaves(p_full), jax.tree_util.tree_leaves(p_resumed)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+
+
+def test_other_settings_in_same_dir_are_refused(reference, model_dir):
+    with pytest.raises(InputError, match="other data or settings"):
+        train(reference, model_dir, get_preset("debug", steps=30), progress=False)
+
+
+def test_blow_ups_are_detected_and_never_written(reference, model_dir):
+    engine = EmulatorEngine(model_dir, replicas=2)
+    engine.params = jax.tree_util.tree_map(lambda p: p * np.nan, engine.params)
+    engine._chunk = jax.jit(engine._make_chunk(), static_argnums=(6,))
+    start = read_trajectory(reference[0])
+    with pytest.raises(SimulationError, match="blew up"):
+        engine.run(system_from_trajectory(start, model_dir), parse_protocol("T=300K,t=4ps"), save_every_ps=1.0)
+
+
+def test_bad_emulation_requests(reference, model_dir):
+    engine = EmulatorEngine(model_dir)
+    system = system_from_trajectory(read_trajectory(reference[0]), model_dir)
+    with pytest.raises(InputError, match="outside the trained range"):
+        engine.run(system, parse_protocol("T=300K,t=100ps"), save_every_ps=50.0)
+    with pytest.raises(InputError, match="without pressure"):
+        engine.run(system, parse_protocol("T=300K,P=1bar,t=4ps"), save_every_ps=1.0)
+    with pytest.raises(InputError, match="not a sciwm model"):
+        EmulatorEngine(os.path.dirname(reference[0]))
+
+
+def test_corrupt_checkpoint_is_a_clear_error(reference, model_dir, tmp_path):
+    import shutil
+    broken = tmp_path / "m"
+    shutil.copytree(model_dir, broken)
+    for root, _, files in os.walk(broken / "checkpoints"):
+        for name in files:
+            if name not in ("_CHECKPOINT_METADATA", "commit_success.txt"):
+                with open(os.path.join(root, name), "wb") as f:
+                    f.write(b"garbage")
+    with pytest.raises(InputError, match="corrupt checkpoint"):
+        load_model(str(broken))
+
+
+def test_replicas_shard_over_devices(reference, model_dir, tmp_path):
+    """Two forced CPU devices give the same frames as one device."""
+    script = (
+        "import sys, numpy as np\n"
+        "from sciwm.model.emulator import EmulatorEngine, system_from_trajectory\n"
+        "from sciwm.data import read_trajectory\nfrom sciwm.protocol import parse_protocol\n"
+        "import jax\n"
+        f"e = EmulatorEngine({model_dir!r}, replicas=2)\n"
+        f"s = system_from_trajectory(read_trajectory({reference[0]!r}), {model_dir!r})\n"
+        "t = e.run(s, parse_protocol('T=300K,t=3ps'), save_every_ps=1.0, seed=3)\n"
+        "np.save(sys.argv[1], t.positions); print(jax.device_count())\n")
+    outs = []
+    for n_dev in (1, 2):
+        env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={n_dev}")
+        path = str(tmp_path / f"x{n_dev}.npy")
+        r = subprocess.run([sys.executable, "-c", script, path], env=env, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip() == str(n_dev)
+        outs.append(np.load(path))
+    np.testing.assert_allclose(outs[0], outs[1], atol=1e-4)
