@@ -5,7 +5,6 @@ Example: sciwm train --data run1.h5 run2.h5 --out models/ala2 --preset ala2
 """
 from __future__ import annotations
 
-import json
 import sys
 
 from sciwm.train.presets import PRESETS, get_preset

@@ -14,7 +14,6 @@ import json
 import os
 import tempfile
 
-import mdtraj
 import numpy as np
 import tables
 from mdtraj.formats import HDF5TrajectoryFile
@@ -109,7 +108,3 @@ def read_trajectory(path: str) -> Trajectory:
         potential_energy=per_frame(data.potentialEnergy), kinetic_energy=per_frame(data.kineticEnergy),
         temperature=per_frame(data.temperature), record=record, extra=extra, **setpoints)
 
-
-def load_mdtraj(path: str) -> mdtraj.Trajectory:
-    """The plain mdtraj view of a sciwm file."""
-    return mdtraj.load(path)

@@ -18,7 +18,7 @@ from ase.md.verlet import VelocityVerlet
 
 import sciwm
 from sciwm.engines.ase_lj import TruncatedLennardJones
-from sciwm.engines.base import RunRecord, State, Timer, Trajectory, check_finite, check_run_request, drive, host_info, now_iso
+from sciwm.engines.base import MDEngine, RunRecord, State, Trajectory, drive, host_info, now_iso
 from sciwm.errors import InputError
 from sciwm.protocol import Protocol
 from sciwm.systems import AseCalculator, LennardJones, System
@@ -84,35 +84,18 @@ class _AseRunner:
         return a.positions / NM, box, a.get_potential_energy() * EV, a.get_kinetic_energy() * EV
 
 
-class AseEngine:
-    """Reference MD with ASE and any ASE calculator.
-
-    timestep_ps, friction_per_ps: override the system's defaults (friction 0: NVE, VelocityVerlet).
-    minimize: LBFGS to fmax 0.05 eV/A before the run (None: the system's default).
-    equilibrate_ps: unsaved MD at the first segment's set-points before the run.
-    """
+class AseEngine(MDEngine):
+    """Reference MD with ASE and any ASE calculator (options: sciwm.engines.base.MDEngine);
+    minimisation is LBFGS to fmax 0.05 eV/A."""
 
     name = "ase"
-
-    def __init__(self, timestep_ps: float | None = None, friction_per_ps: float | None = None,
-                 minimize: bool | None = None, equilibrate_ps: float = 0.0):
-        if equilibrate_ps < 0:
-            raise InputError(f"equilibration time must not be negative, got {equilibrate_ps:g} ps")
-        self.timestep_ps, self.friction_per_ps = timestep_ps, friction_per_ps
-        self.minimize, self.equilibrate_ps = minimize, equilibrate_ps
 
     def run(self, system: System, protocol: Protocol, *, save_every_ps: float, seed: int = 0,
             state: State | None = None, progress=None) -> Trajectory:
         t_start, start_time = time.perf_counter(), now_iso()
-        dt = self.timestep_ps or system.timestep_ps
-        friction = system.friction_per_ps if self.friction_per_ps is None else self.friction_per_ps
-        steps, save_steps = check_run_request(system, protocol, save_every_ps, self.name, dt)
-        if friction < 0:
-            raise InputError(f"friction must not be negative, got {friction:g} /ps")
-        timer = Timer()
+        dt, friction, minimize, steps, save_steps = self.settings(system, protocol, save_every_ps)
         atoms = to_atoms(system, state or State(system.positions, system.box))
         atoms.calc = make_calculator(system.potential)
-        minimize = system.minimize if self.minimize is None else self.minimize
         if minimize:
             from ase.optimize import LBFGS  # BFGS's dense 3N x 3N Hessian takes ~25x longer for 256 atoms
             LBFGS(atoms, logfile=None).run(fmax=0.05, steps=500)
@@ -132,16 +115,4 @@ class AseEngine:
             timestep_ps=dt, friction_per_ps=friction, seed=seed, system=system.describe(),
             protocol=protocol.to_json(), save_every_ps=save_every_ps, n_atoms=system.n_atoms, n_dof=n_dof,
             start_time=start_time, minimized=minimize, host=host_info(), sciwm_version=sciwm.__version__)
-        record.setup_seconds = timer.lap()
-        if self.equilibrate_ps > 0:
-            n_eq = round(self.equilibrate_ps / dt)
-            runner.set_conditions(first)
-            runner.step(n_eq)
-            pos, _, pe, ke = runner.snapshot()
-            check_finite(pos, pe + ke, 0.0, 0)
-            record.equilibration_ps, record.equilibration_steps = n_eq * dt, n_eq
-            record.equilibration_seconds = timer.lap()
-        traj = drive(runner, system, protocol, steps, save_steps, record, progress)
-        record.end_time = now_iso()
-        record.wall_seconds = time.perf_counter() - t_start
-        return traj
+        return drive(runner, system, protocol, steps, save_steps, record, progress, self.equilibrate_ps, t_start)

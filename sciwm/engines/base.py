@@ -21,6 +21,7 @@ import numpy as np
 from sciwm.errors import InputError, SimulationError
 from sciwm.protocol import Protocol
 from sciwm.systems import System
+from sciwm.units import kinetic_temperature
 
 Progress = Callable[[float], None]  # called with the simulated time done so far, ps
 
@@ -146,6 +147,34 @@ class Engine(TypingProtocol):
             state: State | None = None, progress: Progress | None = None) -> Trajectory: ...
 
 
+class MDEngine:
+    """Options shared by the reference engines (OpenMM, ASE).
+
+    timestep_ps, friction_per_ps: override the system's defaults; friction 0 runs without a
+    thermostat (NVE). minimize: energy-minimise first (None: the system's default).
+    equilibrate_ps: unsaved MD at the first segment's set-points before the run.
+    """
+
+    name = "md"
+
+    def __init__(self, timestep_ps: float | None = None, friction_per_ps: float | None = None,
+                 minimize: bool | None = None, equilibrate_ps: float = 0.0):
+        if equilibrate_ps < 0:
+            raise InputError(f"equilibration time must not be negative, got {equilibrate_ps:g} ps")
+        self.timestep_ps, self.friction_per_ps = timestep_ps, friction_per_ps
+        self.minimize, self.equilibrate_ps = minimize, equilibrate_ps
+
+    def settings(self, system: System, protocol: Protocol, save_every_ps: float):
+        """(time step ps, friction 1/ps, minimise?, MD steps per segment, steps per frame)."""
+        dt = self.timestep_ps or system.timestep_ps
+        friction = system.friction_per_ps if self.friction_per_ps is None else self.friction_per_ps
+        steps, save_steps = check_run_request(system, protocol, save_every_ps, self.name, dt)
+        if friction < 0:
+            raise InputError(f"friction must not be negative, got {friction:g} /ps")
+        minimize = system.minimize if self.minimize is None else self.minimize
+        return dt, friction, minimize, steps, save_steps
+
+
 # Helpers shared by the engine adapters.
 
 def check_run_request(system: System, protocol: Protocol, save_every_ps: float, engine: str,
@@ -215,8 +244,6 @@ class FrameBuffer:
         r["seg"].append(segment_index)
 
     def build(self, system: System, record: RunRecord) -> Trajectory:
-        from sciwm.units import kinetic_temperature
-
         r = self.rows
         ke = np.array(r["ke"], dtype=float)
         return Trajectory(
@@ -255,11 +282,22 @@ class Runner(TypingProtocol):
 
 
 def drive(runner: Runner, system: System, protocol: Protocol, steps: list[int], save_steps: int,
-          record: RunRecord, progress: Progress | None = None) -> Trajectory:
-    """Run every segment, saving a frame each save_steps MD steps (global count, so frames are
-    evenly spaced across segment boundaries); fills the per-segment cost in record."""
+          record: RunRecord, progress: Progress | None, equilibrate_ps: float, t_start: float) -> Trajectory:
+    """Optionally equilibrate (unsaved, at the first segment's set-points), then run every segment,
+    saving a frame each save_steps MD steps (global count, so frames are evenly spaced across
+    segment boundaries). Fills the record's timings; t_start is when the run began (perf_counter)."""
+    timer = Timer()
+    record.setup_seconds = timer.t0 - t_start
     frames = FrameBuffer()
     dt = record.timestep_ps
+    if equilibrate_ps > 0:
+        n_eq = round(equilibrate_ps / dt)
+        runner.set_conditions(protocol.segments[0])
+        runner.step(n_eq)
+        pos, _, pe, ke = runner.snapshot()
+        check_finite(pos, pe + ke, 0.0, 0)
+        record.equilibration_ps, record.equilibration_steps = n_eq * dt, n_eq
+        record.equilibration_seconds = timer.lap()
     done = 0
     for index, (segment, n_steps) in enumerate(zip(protocol.segments, steps)):
         timer = Timer()
@@ -282,4 +320,6 @@ def drive(runner: Runner, system: System, protocol: Protocol, steps: list[int], 
         record.segments.append(SegmentRecord(segment.temperature_k, segment.pressure_bar,
                                              segment.duration_ps, n_steps, timer.lap()))
     record.md_steps = done
+    record.end_time = now_iso()
+    record.wall_seconds = time.perf_counter() - t_start
     return frames.build(system, record)

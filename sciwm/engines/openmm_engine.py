@@ -6,7 +6,6 @@ units are sciwm's, so conversion is only stripping openmm.unit).
 """
 from __future__ import annotations
 
-import math
 import time
 
 import numpy as np
@@ -15,8 +14,7 @@ import openmm.app as app
 import openmm.unit as u
 
 import sciwm
-from sciwm.engines.base import (RunRecord, State, Timer, Trajectory, check_finite, check_run_request,
-                                drive, host_info, now_iso)
+from sciwm.engines.base import MDEngine, RunRecord, State, Trajectory, drive, host_info, now_iso
 from sciwm.errors import InputError, SimulationError
 from sciwm.protocol import Protocol
 from sciwm.systems import ForceField, LennardJones, System
@@ -129,40 +127,26 @@ class _OpenMMRunner:
                 s.getKineticEnergy().value_in_unit(u.kilojoule_per_mole))
 
 
-class OpenMMEngine:
-    """Reference MD with OpenMM.
-
-    platform: 'Reference', 'CPU', 'CUDA', 'OpenCL' or None for the fastest here.
-    timestep_ps, friction_per_ps: override the system's defaults; friction 0 runs without a
-    thermostat (LangevinMiddle reduces to leapfrog Verlet, NVE).
-    minimize: local energy minimisation before the run (None: the system's default).
-    equilibrate_ps: unsaved MD at the first segment's set-points before the run.
-    """
+class OpenMMEngine(MDEngine):
+    """Reference MD with OpenMM (options: sciwm.engines.base.MDEngine). platform: 'Reference',
+    'CPU', 'CUDA', 'OpenCL' or None for the fastest here. With friction 0 LangevinMiddle reduces
+    to leapfrog Verlet (NVE)."""
 
     name = "openmm"
 
-    def __init__(self, platform: str | None = None, timestep_ps: float | None = None,
-                 friction_per_ps: float | None = None, minimize: bool | None = None,
-                 equilibrate_ps: float = 0.0):
+    def __init__(self, platform: str | None = None, **options):
         if platform is not None and platform not in available_platforms():
             raise InputError(f"unknown OpenMM platform {platform!r}: available {', '.join(available_platforms())}")
-        if equilibrate_ps < 0:
-            raise InputError(f"equilibration time must not be negative, got {equilibrate_ps:g} ps")
-        self.platform, self.timestep_ps, self.friction_per_ps = platform, timestep_ps, friction_per_ps
-        self.minimize, self.equilibrate_ps = minimize, equilibrate_ps
+        super().__init__(**options)
+        self.platform = platform
 
     def run(self, system: System, protocol: Protocol, *, save_every_ps: float, seed: int = 0,
             state: State | None = None, progress=None) -> Trajectory:
         t_start, start_time = time.perf_counter(), now_iso()
-        dt = self.timestep_ps or system.timestep_ps
-        friction = system.friction_per_ps if self.friction_per_ps is None else self.friction_per_ps
-        steps, save_steps = check_run_request(system, protocol, save_every_ps, self.name, dt)
-        if friction < 0:
-            raise InputError(f"friction must not be negative, got {friction:g} /ps")
+        dt, friction, minimize, steps, save_steps = self.settings(system, protocol, save_every_ps)
         state = state or State(system.positions, system.box)
         omm_seed = seed % 2**31 + 1  # OpenMM treats seed 0 as "pick one at random"
 
-        timer = Timer()
         omm = build_openmm_system(system)
         first = protocol.segments[0]
         barostat = None
@@ -180,7 +164,6 @@ class OpenMMEngine:
         if state.box is not None:
             context.setPeriodicBoxVectors(*[openmm.Vec3(*row) for row in state.box])
         context.setPositions(state.positions * u.nanometer)
-        minimize = system.minimize if self.minimize is None else self.minimize
         if minimize:
             openmm.LocalEnergyMinimizer.minimize(context, 10.0, 2000)
         if state.velocities is not None:
@@ -200,18 +183,4 @@ class OpenMMEngine:
             protocol=protocol.to_json(), save_every_ps=save_every_ps, n_atoms=system.n_atoms,
             n_dof=degrees_of_freedom(omm), start_time=start_time, minimized=minimize,
             host=host_info(), sciwm_version=sciwm.__version__)
-        record.setup_seconds = timer.lap()
-
-        if self.equilibrate_ps > 0:
-            n_eq = round(self.equilibrate_ps / dt)
-            runner.set_conditions(first)
-            runner.step(n_eq)
-            pos, _, pe, ke = runner.snapshot()
-            check_finite(pos, pe + ke, 0.0, 0)
-            record.equilibration_ps, record.equilibration_steps = n_eq * dt, n_eq
-            record.equilibration_seconds = timer.lap()
-
-        traj = drive(runner, system, protocol, steps, save_steps, record, progress)
-        record.end_time = now_iso()
-        record.wall_seconds = time.perf_counter() - t_start
-        return traj
+        return drive(runner, system, protocol, steps, save_steps, record, progress, self.equilibrate_ps, t_start)

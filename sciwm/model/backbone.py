@@ -53,7 +53,7 @@ class Interaction(nn.Module):
         gate_irreps = e3nn.Irreps(f"{irreps.filter(drop=['0e', '0o']).num_irreps}x0e")
         out = e3nn.flax.Linear(irreps + gate_irreps, force_irreps_out=True)(e3nn.concatenate([h, agg]))
         out = e3nn.gate(out)
-        return e3nn.flax.Linear(irreps, force_irreps_out=True)(h) + out
+        return (e3nn.flax.Linear(irreps, force_irreps_out=True)(h) + out) / np.sqrt(2.0)  # keep the variance
 
 
 class VelocityNet(nn.Module):
@@ -88,7 +88,8 @@ class VelocityNet(nn.Module):
         h = e3nn.flax.Linear(hidden, force_irreps_out=True)(h)  # 1e starts at zero
         for _ in range(c.n_layers):
             h = Interaction(str(hidden), float(k))(h, idx, sh, radial, mask)
-        velocity = e3nn.flax.Linear("1x1o")(h).array * scale
+        gain = self.param("output_gain", nn.initializers.constant(0.1), ())  # small outputs at init
+        velocity = e3nn.flax.Linear("1x1o")(h).array * scale * gain
         velocity = velocity - velocity.mean(axis=0)  # no net drift of the centre of mass
         log_volume_rate = jnp.mean(e3nn.flax.Linear("1x0e")(h).array) * c.log_volume_scale
         return velocity, log_volume_rate

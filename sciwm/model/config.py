@@ -23,6 +23,13 @@ class ModelConfig:
     periodic: positions live in a periodic box (minimum image on edges).
     npt: the model also moves the box volume.
     align: molecules only - targets are rigidly aligned to x_t (no overall rotation/translation).
+    constraint_pairs, constraint_lengths_nm: molecules only - 1-2 and 1-3 (bond and angle) atom
+        pairs and their mean distances in the training data; every sampled frame is projected
+        onto them (SHAKE-like), which keeps the covalent geometry over thousands of jumps.
+    chiral_quads, chiral_signs: molecules only - (centre, a, b, c) atoms whose signed volume
+        det(a - centre, b - centre, c - centre) kept one sign in every training frame (sp3 centres:
+        stereocentres and labelled methyl hydrogens); a sampled jump that flips one is rejected
+        and drawn again, as MD can never flip them.
     """
 
     species: tuple[str, ...]
@@ -33,13 +40,17 @@ class ModelConfig:
     n_neighbors: int = 24
     cutoff_nm: float = 1.2
     n_radial: int = 8
-    base_sigma: float = 1.0
+    base_sigma: float = 0.3
     lag_table_ps: tuple[float, ...] = (1.0,)
     scale_table_nm: tuple[float, ...] = (0.1,)
     log_volume_scale: float = 0.01
     periodic: bool = False
     npt: bool = False
     align: bool = True
+    constraint_pairs: tuple[tuple[int, int], ...] = ()
+    constraint_lengths_nm: tuple[float, ...] = ()
+    chiral_quads: tuple[tuple[int, int, int, int], ...] = ()
+    chiral_signs: tuple[float, ...] = ()
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -47,8 +58,10 @@ class ModelConfig:
     @classmethod
     def from_json(cls, data: dict) -> "ModelConfig":
         data = dict(data)
-        for key in ("species", "lag_table_ps", "scale_table_nm"):
-            data[key] = tuple(data[key])
+        for key in ("species", "lag_table_ps", "scale_table_nm", "constraint_lengths_nm", "chiral_signs"):
+            data[key] = tuple(data.get(key, ()))
+        for key in ("constraint_pairs", "chiral_quads"):
+            data[key] = tuple(tuple(p) for p in data.get(key, ()))
         return cls(**data)
 
     def replace(self, **changes) -> "ModelConfig":

@@ -3,12 +3,12 @@
 Each saved frame is one jump of lag = save interval, sampled by the flow (midpoint ODE). Rollouts
 are `lax.scan` over jumps and `vmap` over replicas, sharded over devices when several are present
 (replicas split along a 'replica' mesh axis). A replica whose frame is non-finite or explodes
-stops there: its later frames are never written, and the run record names it.
+stops there: its later frames are never written, and the run record names it. A jump that flips a
+conserved chirality (which MD never does) is drawn again; after 8 failures the replica stops too.
 Replicas are stored one after another in one file, with the per-frame array `replica`.
 """
 from __future__ import annotations
 
-import math
 import time
 
 import jax
@@ -19,8 +19,8 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 import sciwm
 from sciwm.engines.base import MAX_COORDINATE_NM, RunRecord, SegmentRecord, State, Trajectory, host_info, now_iso
 from sciwm.errors import InputError, SimulationError
-from sciwm.model.flow import sample_one
-from sciwm.model.io import load_model
+from sciwm.model.flow import sample_valid
+from sciwm.model.io import load_model, species_indices
 from sciwm.protocol import Protocol
 from sciwm.systems import LearnedModel, System
 
@@ -58,8 +58,8 @@ class EmulatorEngine:
             def jump(carry, _):
                 x, box, key, ok = carry
                 key, sub = jax.random.split(key)
-                x_new, box_new = sample_one(net, params, sub, species, x, box, temperature, pressure, lag, n_steps)
-                good = jnp.all(jnp.isfinite(x_new)) & (jnp.max(jnp.abs(x_new - x.mean(0))) < MAX_COORDINATE_NM)
+                x_new, box_new, good = sample_valid(net, params, sub, species, x, box, temperature, pressure, lag, n_steps)
+                good &= jnp.all(jnp.isfinite(x_new)) & (jnp.max(jnp.abs(x_new - x.mean(0))) < MAX_COORDINATE_NM)
                 if box is not None:
                     good &= jnp.all(jnp.isfinite(box_new)) & jnp.all(box_new > 0)
                 ok = ok & good
@@ -75,7 +75,7 @@ class EmulatorEngine:
             return jax.vmap(lambda xx, bb, kk: one_replica(xx, bb, kk, species, temperature, pressure, lag, n_jumps),
                             in_axes=(0, box_axis, 0))(x, box, keys)
 
-        return lambda x, box, keys, species, T, P, n_jumps, lag: chunk(x, box, keys, species, T, P, n_jumps, lag)
+        return chunk
 
     def _shard(self, *arrays):
         devices = jax.devices()
@@ -86,16 +86,12 @@ class EmulatorEngine:
 
     def run(self, system: System, protocol: Protocol, *, save_every_ps: float, seed: int = 0,
             state: State | None = None, progress=None) -> Trajectory:
-        from sciwm.train.trainer import species_indices
-
         t_start, start_time = time.perf_counter(), now_iso()
         c = self.config
         if system.periodic != c.periodic:
             raise InputError(f"the model was trained on a {'periodic' if c.periodic else 'non-periodic'} system")
         if protocol.has_pressure and not c.npt:
             raise InputError("the model was trained without pressure (NVT data): it cannot run NPT segments")
-        if not c.npt and c.periodic is False and protocol.has_pressure:
-            raise InputError("pressure needs a periodic system")
         lo, hi = min(c.lag_table_ps), max(c.lag_table_ps)
         if not (lo * 0.999 <= save_every_ps <= hi * 1.001):
             raise InputError(f"lag {save_every_ps:g} ps is outside the trained range {lo:g}-{hi:g} ps")

@@ -100,10 +100,56 @@ def sample_one(net: VelocityNet, params, key, species, x_t, box_t, temperature, 
         # midpoint rule (second order): a half Euler step, then the full step with the mid velocity
         cond = conditions(temperature, pressure, lag_ps, i * ds)
         v, v_logv = net.apply(params, x, x_t, species, _box_at(box_t, log_dv), cond, scale)
-        x_mid, logv_mid = x + 0.5 * ds * v, log_dv + 0.5 * ds * v_logv * config.npt
+        x_mid, logv_mid = x + 0.5 * ds * v, log_dv + 0.5 * ds * v_logv * float(config.npt)
         cond = conditions(temperature, pressure, lag_ps, (i + 0.5) * ds)
         v, v_logv = net.apply(params, x_mid, x_t, species, _box_at(box_t, logv_mid), cond, scale)
-        return (x + ds * v, log_dv + ds * v_logv * config.npt), None
+        return (x + ds * v, log_dv + ds * v_logv * float(config.npt)), None
 
     (x, log_dv), _ = jax.lax.scan(step, (x, log_dv), jnp.arange(n_steps, dtype=jnp.float32))
+    if config.constraint_pairs:
+        x = project_distances(x, jnp.asarray(config.constraint_pairs, jnp.int32),
+                              jnp.asarray(config.constraint_lengths_nm, jnp.float32))
     return x, _box_at(box_t, log_dv)
+
+
+def project_distances(x, pairs, lengths, iterations: int = 60):
+    """Move atoms (equal weights) so that |x_j - x_i| approaches lengths for every pair: Jacobi
+    SHAKE iterations, each atom moving by the mean of its pair corrections. x (n, 3) nm,
+    pairs (m, 2) int, lengths (m,) nm. Equivariant: corrections act along pair vectors."""
+    i, j = pairs[:, 0], pairs[:, 1]
+    count = jnp.zeros(x.shape[0], x.dtype).at[i].add(1.0).at[j].add(1.0)
+    count = jnp.maximum(count, 1.0)[:, None]
+
+    def body(_, x):
+        r = x[j] - x[i]
+        dist = jnp.sqrt(jnp.sum(r**2, axis=-1, keepdims=True))
+        corr = 0.5 * (dist - lengths[:, None]) / dist * r
+        delta = jnp.zeros_like(x).at[i].add(corr).at[j].add(-corr)
+        return x + delta / count
+
+    return jax.lax.fori_loop(0, iterations, body, x)
+
+
+def chirality_kept(config: ModelConfig, x):
+    """True when every conserved signed volume of config.chiral_quads keeps its sign in x."""
+    if not config.chiral_quads:
+        return jnp.bool_(True)
+    q = jnp.asarray(config.chiral_quads, jnp.int32)
+    c = x[q[:, 0]]
+    vol = jnp.linalg.det(jnp.stack([x[q[:, k]] - c for k in (1, 2, 3)], axis=-2))
+    return jnp.all(vol * jnp.asarray(config.chiral_signs, jnp.float32) > 0)
+
+
+def sample_valid(net: VelocityNet, params, key, species, x_t, box_t, temperature, pressure, lag_ps,
+                 n_steps: int, max_tries: int = 8):
+    """sample_one, drawn again (up to max_tries) while a jump flips a conserved chirality.
+    Returns (x, box, ok); ok is False when every try failed."""
+    def draw(carry):
+        key, tries, _, _, _ = carry
+        key, sub = jax.random.split(key)
+        x, box = sample_one(net, params, sub, species, x_t, box_t, temperature, pressure, lag_ps, n_steps)
+        return key, tries + 1, x, box, chirality_kept(net.config, x)
+
+    init = draw((key, jnp.int32(0), x_t, box_t, jnp.bool_(False)))
+    _, _, x, box, ok = jax.lax.while_loop(lambda c: (~c[4]) & (c[1] < max_tries), draw, init)
+    return x, box, ok

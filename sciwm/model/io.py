@@ -7,6 +7,7 @@ import os
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import orbax.checkpoint as ocp
 
 from sciwm.errors import InputError
@@ -20,10 +21,17 @@ CHECKPOINTS = "checkpoints"
 def init_params(net: VelocityNet, n_atoms: int, key):
     """Parameters of a fresh network (shapes do not depend on n_atoms beyond tracing)."""
     c = net.config
-    x = jnp.zeros((n_atoms, 3)) + jnp.arange(n_atoms)[:, None] * jnp.array([0.1, 0.05, 0.02])
-    box = jnp.ones(3) * (n_atoms ** (1 / 3)) if c.periodic else None
+    x = jnp.arange(n_atoms, dtype=jnp.float32)[:, None] * jnp.array([[0.1, 0.05, 0.02]], dtype=jnp.float32)
+    box = jnp.full(3, n_atoms ** (1 / 3), dtype=jnp.float32) if c.periodic else None
     cond = conditions(jnp.float32(300.0), jnp.float32(jnp.nan), jnp.float32(1.0), jnp.float32(0.5))
     return jax.jit(net.init)(key, x, x, jnp.zeros(n_atoms, jnp.int32), box, cond, jnp.float32(0.1))
+
+
+def species_indices(symbols, model_species) -> np.ndarray:
+    unknown = sorted(set(symbols) - set(model_species))
+    if unknown:
+        raise InputError(f"the model does not know element(s) {', '.join(unknown)}")
+    return np.array([model_species.index(s) for s in symbols], dtype=np.int32)
 
 
 def read_config(model_dir: str) -> dict:

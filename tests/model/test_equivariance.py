@@ -18,7 +18,9 @@ def randomized(params, key, scale=0.3):
     """Untrained outputs are tiny; random weights make the symmetry checks meaningful."""
     leaves, tree = jax.tree_util.tree_flatten(params)
     keys = jax.random.split(key, len(leaves))
-    return jax.tree_util.tree_unflatten(tree, [l + scale * jax.random.normal(k, l.shape) for l, k in zip(leaves, keys)])
+    params = jax.tree_util.tree_unflatten(tree, [l + scale * jax.random.normal(k, l.shape) for l, k in zip(leaves, keys)])
+    params["params"]["output_gain"] = jnp.float32(1.0)
+    return params
 
 
 @pytest.fixture(scope="module")

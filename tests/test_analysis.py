@@ -1,0 +1,35 @@
+"""Observables on cases with known answers."""
+import numpy as np
+import pytest
+
+from sciwm import analysis
+from sciwm.engines.base import Trajectory
+from sciwm.systems.lj import argon_topology
+
+
+def test_js_distance_identical_and_disjoint(rng):
+    a = rng.uniform(-np.pi, np.pi, size=(5000, 2))
+    assert analysis.js_distance(a, a) == 0.0
+    left = np.column_stack([rng.uniform(-3, -0.1, 1000), rng.uniform(-3, 3, 1000)])
+    right = np.column_stack([rng.uniform(0.1, 3, 1000), rng.uniform(-3, 3, 1000)])
+    assert analysis.js_distance(left, right) == pytest.approx(np.sqrt(np.log(2)), rel=1e-9)
+
+
+def test_alpha_r_and_core_transitions():
+    deg = np.radians
+    seq = np.array([[deg(-70), deg(-40)], [deg(-70), deg(60)], [deg(-80), deg(150)], [deg(-80), deg(60)],
+                    [deg(-70), deg(-30)], [deg(60), deg(40)], [deg(-70), deg(-35)]])
+    np.testing.assert_array_equal(analysis.alpha_r(seq), [1, 0, 0, 0, 1, 0, 1])
+    # alpha -> (buffer) -> beta -> (buffer) -> alpha -> (phi > 0) -> alpha: two core switches
+    assert analysis.core_transitions(seq) == 2
+    assert analysis.transition_rate_per_ns([seq, seq], frame_ps=1.0) == pytest.approx(4 / (14 * 1e-3))
+
+
+def test_rdf_of_ideal_gas_is_one(rng):
+    n, frames, box = 500, 20, 3.0
+    positions = rng.uniform(0, box, size=(frames, n, 3)).astype(np.float32)
+    nan = np.full(frames, np.nan)
+    traj = Trajectory(argon_topology(n), np.arange(frames, dtype=float), positions,
+                      np.tile(np.eye(3) * box, (frames, 1, 1)), nan, nan, nan, nan, nan, np.zeros(frames, int))
+    r, g = analysis.rdf(traj, r_max_nm=1.4, bin_nm=0.1)
+    assert np.all(np.abs(g[r > 0.3] - 1.0) < 0.1)
