@@ -90,6 +90,7 @@ def ala2(system: str) -> dict:
         [ang[k][idx][::step if k != "emu" else 1] for idx in analysis.split_replicas(t)], ALA2_LAG_PS)
     emu_ns_per_s = REF_NS / sum(s.wall_seconds for s in emu.record.segments)
     ref_ns_per_s = openmm_ns_per_second(system)
+    best = throughput(model, a, max(engine.config.lag_table_ps), replicas=100, jumps=10)
     return {
         "system": system, "reference_ns_per_run": REF_NS, "lag_ps": ALA2_LAG_PS, "replicas": ALA2_REPLICAS,
         "jumps_per_replica": n_jumps, "train_seconds": train_seconds,
@@ -100,7 +101,20 @@ def ala2(system: str) -> dict:
         "rate_per_ns": {"a": rate(a, "a"), "b": rate(b, "b"), "emu": rate(emu, "emu")},
         "blown_up_replicas": emu.record.system["blown_up_replicas"],
         "emulated_ns_per_s": emu_ns_per_s, "openmm_ns_per_s": ref_ns_per_s, "speedup": emu_ns_per_s / ref_ns_per_s,
+        "best_throughput": best | {"speedup": best["emulated_ns_per_s"] / ref_ns_per_s},
     }
+
+
+def throughput(model: str, start, lag_ps: float, replicas: int, jumps: int) -> dict:
+    """Emulated ns per wall-second at one lag with many batched replicas (compiled once first)."""
+    engine = EmulatorEngine(model, replicas=replicas)
+    system = system_from_trajectory(start, model)
+    protocol = parse_protocol(f"T=300K,t={jumps * lag_ps:g}ps")
+    engine.run(system, protocol, save_every_ps=lag_ps)  # compiles for this chunk length
+    traj = engine.run(system, protocol, save_every_ps=lag_ps, seed=1)
+    seconds = sum(s.wall_seconds for s in traj.record.segments)
+    return {"lag_ps": lag_ps, "replicas": replicas, "jumps": jumps,
+            "emulated_ns_per_s": replicas * jumps * lag_ps * 1e-3 / seconds}
 
 
 def lj() -> dict:
