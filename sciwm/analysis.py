@@ -14,7 +14,7 @@ import mdtraj
 import numpy as np
 from scipy.spatial.distance import jensenshannon
 
-from sciwm.engines.base import Trajectory
+from sciwm.engines.trajectory import Trajectory
 
 ALPHA_R, BETA, NONE = 0, 1, -1
 

@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-from sciwm.protocol import parse_protocol
 from sciwm.systems import get_system
 
 
@@ -13,8 +12,3 @@ def rng():
 @pytest.fixture(scope="session")
 def lj_system():
     return get_system("lj", n_atoms=256, seed=0)
-
-
-@pytest.fixture(scope="session")
-def protocol():
-    return parse_protocol

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from sciwm import analysis
-from sciwm.engines.base import Trajectory
+from sciwm.engines.trajectory import Trajectory
 from sciwm.systems.lj import argon_topology
 
 

@@ -19,7 +19,7 @@ import tables
 from mdtraj.formats import HDF5TrajectoryFile
 from mdtraj.utils import box_vectors_to_lengths_and_angles, lengths_and_angles_to_box_vectors
 
-from sciwm.engines.base import RunRecord, Trajectory
+from sciwm.engines.trajectory import RunRecord, Trajectory
 from sciwm.errors import InputError
 
 GROUP = "sciwm"

@@ -1,7 +1,8 @@
 """Engines behind one protocol: run(system, protocol, save_every_ps, seed, state) -> Trajectory."""
 from __future__ import annotations
 
-from sciwm.engines.base import Engine, RunRecord, SegmentRecord, State, Trajectory
+from sciwm.engines.base import Engine
+from sciwm.engines.trajectory import RunRecord, SegmentRecord, State, Trajectory
 from sciwm.errors import InputError
 
 ENGINES = ("openmm", "ase")

@@ -18,7 +18,8 @@ from ase.md.verlet import VelocityVerlet
 
 import sciwm
 from sciwm.engines.ase_lj import TruncatedLennardJones
-from sciwm.engines.base import MDEngine, RunRecord, State, Trajectory, drive, host_info, now_iso
+from sciwm.engines.base import MDEngine, drive, host_info, now_iso
+from sciwm.engines.trajectory import RunRecord, State, Trajectory
 from sciwm.errors import InputError
 from sciwm.protocol import Protocol
 from sciwm.systems import AseCalculator, LennardJones, System

@@ -14,7 +14,8 @@ import openmm.app as app
 import openmm.unit as u
 
 import sciwm
-from sciwm.engines.base import MDEngine, RunRecord, State, Trajectory, drive, host_info, now_iso
+from sciwm.engines.base import MDEngine, drive, host_info, now_iso
+from sciwm.engines.trajectory import RunRecord, State, Trajectory
 from sciwm.errors import InputError, SimulationError
 from sciwm.protocol import Protocol
 from sciwm.systems import ForceField, LennardJones, System

@@ -17,7 +17,8 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 import sciwm
-from sciwm.engines.base import MAX_COORDINATE_NM, RunRecord, SegmentRecord, State, Trajectory, host_info, now_iso
+from sciwm.engines.base import MAX_COORDINATE_NM, host_info, now_iso
+from sciwm.engines.trajectory import RunRecord, SegmentRecord, State, Trajectory
 from sciwm.errors import InputError, SimulationError
 from sciwm.model.flow import sample_valid
 from sciwm.model.io import load_model, species_indices

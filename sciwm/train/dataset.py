@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sciwm.engines.base import Trajectory
+from sciwm.engines.trajectory import Trajectory
 from sciwm.errors import InputError
 
 

@@ -6,7 +6,7 @@ from ase.calculators.lj import LennardJones as AseLennardJones
 
 from sciwm.engines.ase_engine import EV, NM, AseEngine, make_calculator, to_atoms
 from sciwm.engines.ase_lj import tail_energy
-from sciwm.engines.base import State
+from sciwm.engines.trajectory import State
 from sciwm.engines.openmm_engine import build_openmm_system
 from sciwm.errors import InputError
 from sciwm.protocol import parse_protocol
