@@ -161,18 +161,21 @@ class OpenMMEngine(MDEngine):
         platform_name = self.platform or default_platform(system.n_atoms)
         platform = openmm.Platform.getPlatformByName(platform_name)
         properties = {"Precision": "mixed"} if platform_name in ("CUDA", "OpenCL", "HIP") else {}
-        context = openmm.Context(omm, integrator, platform, properties)
-        if state.box is not None:
-            context.setPeriodicBoxVectors(*[openmm.Vec3(*row) for row in state.box])
-        context.setPositions(state.positions * u.nanometer)
-        if minimize:
-            openmm.LocalEnergyMinimizer.minimize(context, 10.0, 2000)
-        if state.velocities is not None:
-            context.setVelocities(state.velocities * u.nanometer / u.picosecond)
-        else:
-            context.setVelocitiesToTemperature(first.temperature_k, omm_seed)
-        context.applyConstraints(1e-6)
-        context.applyVelocityConstraints(1e-6)
+        try:
+            context = openmm.Context(omm, integrator, platform, properties)
+            if state.box is not None:
+                context.setPeriodicBoxVectors(*[openmm.Vec3(*row) for row in state.box])
+            context.setPositions(state.positions * u.nanometer)
+            if minimize:
+                openmm.LocalEnergyMinimizer.minimize(context, 10.0, 2000)
+            if state.velocities is not None:
+                context.setVelocities(state.velocities * u.nanometer / u.picosecond)
+            else:
+                context.setVelocitiesToTemperature(first.temperature_k, omm_seed)
+            context.applyConstraints(1e-6)
+            context.applyVelocityConstraints(1e-6)
+        except openmm.OpenMMException as exc:
+            raise SimulationError(f"OpenMM could not set up {system.name}: {str(exc).splitlines()[0]}") from None
         runner = _OpenMMRunner(context, integrator, barostat, system.periodic)
 
         record = RunRecord(
