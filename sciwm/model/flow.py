@@ -36,8 +36,9 @@ def displacement_scale(config: ModelConfig, lag_ps):
     return jnp.exp(jnp.interp(jnp.log(lag_ps), lags, scales))
 
 
-def prepare_target(config: ModelConfig, x_t, x_1):
-    if config.align:
+def align_target(x_t, x_1, align: bool):
+    """x_1 rigidly aligned onto x_t (molecules), or with its centroid drift removed (periodic)."""
+    if align:
         return kabsch_align(x_1, x_t)
     return x_1 - (x_1 - x_t).mean(0)
 
@@ -56,7 +57,7 @@ def loss_one(net: VelocityNet, params, key, species, x_t, x_1, box_t, box_1, tem
     config = net.config
     k_s, k_x, k_v = jax.random.split(key, 3)
     scale = displacement_scale(config, lag_ps)
-    x_1 = prepare_target(config, x_t, x_1)
+    x_1 = align_target(x_t, x_1, config.align)
     s = jax.random.uniform(k_s)
     x_0 = x_t + config.base_sigma * scale * _noise(k_x, x_t.shape)
     x_s = (1 - s) * x_0 + s * x_1

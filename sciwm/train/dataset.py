@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import jax
 import numpy as np
 
 from sciwm.engines.trajectory import Trajectory
 from sciwm.errors import InputError
+from sciwm.model.flow import align_target
 
 
 def species_of(traj: Trajectory) -> tuple[str, ...]:
@@ -104,25 +106,14 @@ def build_windows(trajs: list[Trajectory], lags_ps: tuple[float, ...]) -> Window
         pairs=pairs, lag_ps=np.concatenate(lags))
 
 
-def _kabsch(x: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    xc, rc = x - x.mean(0), ref - ref.mean(0)
-    u, _, vt = np.linalg.svd(xc.T @ rc)
-    if np.linalg.det(u @ vt) < 0:
-        u[:, -1] *= -1
-    return xc @ (u @ vt) + ref.mean(0)
-
-
 def displacement_table(data: WindowDataset, align: bool, rng: np.random.Generator, n_samples: int = 2000):
     """rms displacement per coordinate (nm) at each lag, and rms change of log volume."""
     lags, scales, dlogv = [], [], []
     for lag in np.unique(data.lag_ps):
         w = np.flatnonzero(data.lag_ps == lag)
         w = rng.choice(w, min(n_samples, len(w)), replace=False)
-        d = []
-        for i, j in data.pairs[w]:
-            x_t, x_1 = data.positions[i], data.positions[j]
-            x_1 = _kabsch(x_1, x_t) if align else x_1 - (x_1 - x_t).mean(0)
-            d.append(x_1 - x_t)
+        x_t, x_1 = data.positions[data.pairs[w, 0]], data.positions[data.pairs[w, 1]]
+        d = np.asarray(jax.vmap(lambda a, b: align_target(a, b, align))(x_t, x_1)) - x_t
         lags.append(float(lag))
         scales.append(float(np.sqrt(np.mean(np.square(d)))) + 1e-4)
         if data.boxes is not None:
@@ -134,22 +125,31 @@ def displacement_table(data: WindowDataset, align: bool, rng: np.random.Generato
 STIFF_RELATIVE_STD = 0.02  # 1-4 pairs this rigid in the data are constrained (amide planarity)
 
 
+def _bonded_neighbours(topology) -> dict[int, list[int]]:
+    neighbours: dict[int, list[int]] = {}
+    for a, b in topology.bonds:
+        neighbours.setdefault(a.index, []).append(b.index)
+        neighbours.setdefault(b.index, []).append(a.index)
+    return {i: sorted(ns) for i, ns in neighbours.items()}
+
+
+def _sample_frames(positions: np.ndarray, max_frames: int) -> np.ndarray:
+    return positions[np.linspace(0, len(positions) - 1, min(max_frames, len(positions))).astype(int)]
+
+
 def covalent_constraints(topology, positions: np.ndarray, max_frames: int = 2000):
     """Atom pairs whose distance the emulator holds fixed, and their mean distances (nm) over up
     to max_frames evenly spaced frames: every 1-2 (bond) and 1-3 (angle) pair, and the 1-4 pairs
     whose distance varies by less than 2% (relative std) in the data, which keeps peptide bonds
     planar but leaves rotatable torsions (phi, psi, methyl groups) free. Empty without bonds."""
-    neighbours: dict[int, set[int]] = {}
-    for a, b in topology.bonds:
-        neighbours.setdefault(a.index, set()).add(b.index)
-        neighbours.setdefault(b.index, set()).add(a.index)
+    neighbours = _bonded_neighbours(topology)
     if not neighbours:
         return (), ()
     close = {tuple(sorted((i, j))) for i in neighbours for j in neighbours[i]}
     close |= {tuple(sorted((i, k))) for j in neighbours for i in neighbours[j] for k in neighbours[j] if i != k}
     one_four = {tuple(sorted((i, l))) for j in neighbours for i in neighbours[j] for k in neighbours[j]
                 for l in neighbours[k] if len({i, j, k, l}) == 4} - close
-    frames = positions[np.linspace(0, len(positions) - 1, min(max_frames, len(positions))).astype(int)]
+    frames = _sample_frames(positions, max_frames)
 
     def distances(pairs):
         idx = np.array(sorted(pairs)).reshape(-1, 2)
@@ -162,16 +162,13 @@ def covalent_constraints(topology, positions: np.ndarray, max_frames: int = 2000
 
 
 def conserved_chirality(topology, positions: np.ndarray, max_frames: int = 2000):
-    """(centre, a, b, c) for every atom with >= 3 bonded neighbours (first three by index) whose
-    signed volume keeps one sign, away from zero, in all sampled frames; and those signs."""
-    neighbours: dict[int, list[int]] = {}
-    for a, b in topology.bonds:
-        neighbours.setdefault(a.index, []).append(b.index)
-        neighbours.setdefault(b.index, []).append(a.index)
-    quads = [(c, *sorted(ns)[:3]) for c, ns in sorted(neighbours.items()) if len(ns) >= 4]
+    """(centre, a, b, c) for every atom with 4 or more bonded neighbours (sp3; a, b, c the first
+    three by index) whose signed volume keeps one sign, away from zero, in all sampled frames;
+    and those signs."""
+    quads = [(c, *ns[:3]) for c, ns in sorted(_bonded_neighbours(topology).items()) if len(ns) >= 4]
     if not quads:
         return (), ()
-    frames = positions[np.linspace(0, len(positions) - 1, min(max_frames, len(positions))).astype(int)]
+    frames = _sample_frames(positions, max_frames)
     q = np.array(quads)
     vol = signed_volumes(frames, q)
     keep = np.all(vol > 1e-5, axis=0) | np.all(vol < -1e-5, axis=0)
