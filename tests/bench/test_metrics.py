@@ -1,0 +1,132 @@
+"""Benchmark metrics on cases with known answers (issue 5 acceptance)."""
+import numpy as np
+import pytest
+
+from sciwm import analysis
+from sciwm.bench import metrics
+from sciwm.engines.trajectory import Trajectory
+from sciwm.systems.lj import argon_topology
+from sciwm.units import BOLTZMANN_KJ_PER_MOL_K
+
+# Symmetric, hence reversible with uniform stationary distribution; eigenvalues 1, 0.96, 0.94.
+CHAIN = np.array([[0.97, 0.02, 0.01],
+                  [0.02, 0.96, 0.02],
+                  [0.01, 0.02, 0.97]])
+
+
+def simulate_chain(t, n_steps, rng):
+    cumulative, u = np.cumsum(t, axis=1), rng.random(n_steps)
+    states = np.empty(n_steps, int)
+    s = 0
+    for i in range(n_steps):
+        states[i] = s = int(np.searchsorted(cumulative[s], u[i]))
+    return states
+
+
+def test_js_distance_identical_and_disjoint(rng):
+    """JSD convention: natural log, so disjoint histograms sit at sqrt(ln 2)."""
+    a = rng.uniform(-np.pi, np.pi, size=(4000, 2))
+    assert analysis.js_distance(a, a) == 0.0
+    left = np.column_stack([rng.uniform(-3, -0.1, 1000), rng.uniform(-3, 3, 1000)])
+    right = np.column_stack([rng.uniform(0.1, 3, 1000), rng.uniform(-3, 3, 1000)])
+    assert analysis.js_distance(left, right) == pytest.approx(np.sqrt(np.log(2)), rel=1e-9)
+    assert analysis.js_distance_1d(left[:, 0], right[:, 0]) == pytest.approx(np.sqrt(np.log(2)), rel=1e-9)
+
+
+def test_ramachandran_states_grid_and_wrap():
+    angles = np.array([[-np.pi, -np.pi], [0.0, 0.0], [np.pi, 0.0], [np.pi - 1e-9, np.pi - 1e-9], [3 * np.pi, 0.0]])
+    np.testing.assert_array_equal(metrics.ramachandran_states(angles, n_bins=10), [0, 55, 5, 99, 5])
+
+
+def test_count_matrix_never_crosses_replicas_and_skips_unassigned():
+    c = metrics.count_matrix([np.array([0, 1]), np.array([1, 0, -1, 0])], n_states=2, lag=1)
+    np.testing.assert_array_equal(c, [[0, 1], [1, 0]])
+    np.testing.assert_array_equal(metrics.count_matrix([np.array([0, 1, 1])], 2, lag=2), [[0, 1], [0, 0]])
+
+
+def test_transition_matrix_connected_set_and_detailed_balance(rng):
+    # State 2 is entered once and never left: not in the strongly connected set; state 3 unvisited.
+    dtraj = np.concatenate([simulate_chain(CHAIN[:2, :2] / CHAIN[:2, :2].sum(1, keepdims=True), 2000, rng), [2]])
+    counts = metrics.count_matrix([dtraj], n_states=4, lag=1)
+    t, active = metrics.transition_matrix(counts, reversible=True)
+    np.testing.assert_array_equal(active, [0, 1])
+    np.testing.assert_allclose(t.sum(1), 1.0)
+    t3, _ = metrics.transition_matrix(metrics.count_matrix([simulate_chain(CHAIN, 3000, rng)], 3, 1))
+    pi = np.linalg.matrix_power(t3, 10_000)[0]
+    np.testing.assert_allclose(pi[:, None] * t3, (pi[:, None] * t3).T, atol=1e-10)
+    t_nonrev, _ = metrics.transition_matrix(np.array([[1.0, 3.0], [1.0, 1.0]]), reversible=False)
+    np.testing.assert_allclose(t_nonrev, [[0.25, 0.75], [0.5, 0.5]])
+
+
+@pytest.mark.parametrize("reversible", [True, False])
+def test_implied_timescales_of_known_chain(rng, reversible):
+    """Markov chain: timescales are lag-independent, -1/ln(lambda) steps; within 10% here."""
+    lam = np.sort(np.linalg.eigvalsh(CHAIN))[::-1][1:]
+    dt_ps = 0.5
+    expected = -dt_ps / np.log(lam)  # about 12.2 and 8.1 ps
+    dtrajs = [simulate_chain(CHAIN, 50_000, rng) for _ in range(4)]
+    for lag in (1, 5):
+        its = metrics.implied_timescales(dtrajs, lag, dt_ps, k=3, reversible=reversible)
+        np.testing.assert_allclose(its[:2], expected, rtol=0.1)
+        assert np.isnan(its[2])  # only 3 states: two relaxation processes
+
+
+def test_rdf_of_ideal_gas_is_one(rng):
+    n, frames, box = 400, 10, 3.0
+    positions = rng.uniform(0, box, size=(frames, n, 3)).astype(np.float32)
+    nan = np.full(frames, np.nan)
+    traj = Trajectory(argon_topology(n), np.arange(frames, dtype=float), positions,
+                      np.tile(np.eye(3) * box, (frames, 1, 1)), nan, nan, nan, nan, nan, np.zeros(frames, int))
+    r, g = analysis.rdf(traj, r_max_nm=box / 2, bin_nm=0.1)
+    assert np.all(np.abs(g[r > 0.2 * box / 2] - 1.0) < 0.1)
+
+
+def random_walk(rng, d_nm2_ps, dt_ps, n_frames=1000, n_atoms=1000):
+    steps = rng.normal(0.0, np.sqrt(2 * d_nm2_ps * dt_ps), size=(n_frames - 1, n_atoms, 3))
+    start = rng.uniform(0, 3.0, size=(1, n_atoms, 3))
+    return np.concatenate([start, start + np.cumsum(steps, axis=0)]), np.arange(n_frames) * dt_ps
+
+
+def test_msd_hand_case():
+    x = np.zeros((3, 1, 3))
+    x[:, 0, 0] = [0.0, 1.0, 2.0]
+    np.testing.assert_allclose(metrics.msd(x), [0.0, 1.0, 4.0], atol=1e-12)
+
+
+def test_diffusion_coefficient_of_random_walk_wrapped_or_not(rng):
+    d_true, box = 0.05, 3.0
+    x, t = random_walk(rng, d_true, dt_ps=0.1)
+    d = metrics.diffusion_coefficient(x, t)
+    assert d == pytest.approx(d_true, rel=0.08)  # about 4 standard errors for 1000 walkers
+    wrapped = np.mod(x, box)
+    assert np.any(wrapped != x)
+    assert metrics.diffusion_coefficient(wrapped, t, box=np.eye(3) * box) == pytest.approx(d, rel=1e-9)
+    boxes = np.tile(np.eye(3) * box, (len(t), 1, 1))
+    assert metrics.diffusion_coefficient(wrapped, t, box=boxes) == pytest.approx(d, rel=1e-9)
+    # A uniform drift of 0.05 nm/ps inflates the MSD; removing the mean position recovers D * (1 - 1/N).
+    drifted = x + 0.05 * t[:, None, None]
+    assert metrics.diffusion_coefficient(drifted, t) > 1.5 * d_true
+    assert metrics.diffusion_coefficient(drifted, t, remove_drift=True) == pytest.approx(d_true, rel=0.08)
+
+
+def test_basin_populations_and_free_energy():
+    states = np.array([0, 0, 0, 1, -1, 0, 0, 1])
+    np.testing.assert_allclose(metrics.basin_populations(states, [0, 1]), [5 / 8, 2 / 8])
+    kt = BOLTZMANN_KJ_PER_MOL_K * 300.0
+    assert metrics.free_energy_difference(0.75, 0.25, 300.0) == pytest.approx(-kt * np.log(3.0))
+    assert metrics.free_energy_difference(0.25, 0.75, 300.0) == pytest.approx(2.740, abs=1e-3)
+
+
+def test_bootstrap_interval_contains_truth(rng):
+    blocks = metrics.split_blocks(rng.normal(1.0, 1.0, size=10_000), 50)
+    result = metrics.bootstrap(lambda b: float(np.mean(np.concatenate(b))), blocks, n=500, seed=1)
+    assert result.low < 1.0 < result.high
+    assert result.low < result.value < result.high
+    assert result.std == pytest.approx(0.01, rel=0.3)  # sigma / sqrt(n)
+
+
+def test_interval_coverage_spearman_mape():
+    assert metrics.interval_coverage([1, 2, 3, 4], [0, 2, 3.5, 0], [2, 2, 4, 3]) == 0.5
+    assert metrics.spearman([1, 2, 3, 4], [1, 10, 100, 1000]) == pytest.approx(1.0)
+    assert np.isnan(metrics.spearman([1, 2, 3], [5, 5, 5]))
+    assert metrics.mape([110.0, 90.0], [100.0, 100.0]) == pytest.approx(10.0)
