@@ -13,6 +13,7 @@ SUBCOMMANDS = {
     "info": "summarise a trajectory file",
     "train": "train the equivariant emulator on reference trajectories",
     "emulate": "run a protocol on a trained emulator",
+    "predict-cost": "predict the wall-clock cost of a reference run",
 }
 
 

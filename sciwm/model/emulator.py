@@ -6,6 +6,12 @@ are `lax.scan` over jumps and `vmap` over replicas, sharded over devices when se
 stops there: its later frames are never written, and the run record names it. A jump that flips a
 conserved chirality (which MD never does) is drawn again; after 8 failures the replica stops too.
 Replicas are stored one after another in one file, with the per-frame array `replica`.
+
+Ensembles: with K members (stacked parameters), every member jumps from the replica's current
+frame with the same noise in one vmapped call; replica r follows member r mod K (array `member`),
+and the members' disagreement is written per frame as `uncertainty` (rms over atoms of the
+members' positional spread, in units of the lag's rms displacement; NaN for a single model).
+Every frame is also checked (sciwm.model.validity) and the result written as `flagged` (0 = valid).
 """
 from __future__ import annotations
 
@@ -20,12 +26,17 @@ import sciwm
 from sciwm.engines.base import MAX_COORDINATE_NM, host_info, now_iso
 from sciwm.engines.trajectory import RunRecord, SegmentRecord, State, Trajectory
 from sciwm.errors import InputError, SimulationError
-from sciwm.model.flow import sample_valid
+from sciwm.model.flow import displacement_scale, sample_valid
 from sciwm.model.io import load_model, species_indices
+from sciwm.model.validity import ValidityLimits, check_frames, describe
 from sciwm.protocol import Protocol
 from sciwm.systems import LearnedModel, System
 
 CHUNK_JUMPS = 50  # jumps per compiled call (progress granularity)
+# ensemble disagreement (rms over atoms of the members' spread, in units of the lag's rms
+# displacement) above which a frame is flagged UNCERTAIN: the members disagree by as much as a
+# typical jump moves an atom
+UNCERTAINTY_THRESHOLD = 1.0
 
 
 def system_from_trajectory(traj: Trajectory, model_dir: str, name: str = "emulated") -> System:
@@ -41,49 +52,64 @@ class EmulatorEngine:
 
     name = "emulator"
 
-    def __init__(self, model_dir: str, replicas: int = 1, sample_steps: int | None = None):
+    def __init__(self, model_dir: str, replicas: int = 1, sample_steps: int | None = None,
+                 uncertainty_threshold: float = UNCERTAINTY_THRESHOLD):
         if replicas < 1:
             raise InputError(f"replicas must be at least 1, got {replicas}")
         self.model_dir, self.replicas = model_dir, replicas
         self.net, self.params, self.saved = load_model(model_dir)
         self.config = self.saved["model"]
+        self.members = jax.tree_util.tree_leaves(self.params)[0].shape[0]
+        self.uncertainty_threshold = uncertainty_threshold
+        self.limits = ValidityLimits.from_json(self.saved["validity"]) if "validity" in self.saved else None
         self.sample_steps = sample_steps or self.saved["train"]["sample_steps"]
         if self.sample_steps < 1:
             raise InputError(f"sample steps must be at least 1, got {self.sample_steps}")
-        self._chunk = jax.jit(self._make_chunk(), static_argnums=(6,))
+        self._chunk = jax.jit(self._make_chunk(), static_argnums=(8,))
 
     def _make_chunk(self):
-        net, params, n_steps = self.net, self.params, self.sample_steps
+        net, n_steps = self.net, self.sample_steps
 
-        def one_replica(x, box, key, species, temperature, pressure, lag, n_jumps):
+        def one_replica(params, member, x, box, key, species, temperature, pressure, lag, n_jumps):
+            def members_jump(key, x, box):
+                """Every member jumps from x with the same noise; the replica follows its own
+                member, and the members' rms disagreement (nm) measures the uncertainty."""
+                xs, boxes, good = jax.vmap(lambda p: sample_valid(net, p, key, species, x, box, temperature,
+                                                                  pressure, lag, n_steps))(params)
+                spread = jnp.sqrt(jnp.mean(jnp.sum(jnp.var(xs, axis=0), axis=-1)))
+                return xs[member], None if box is None else boxes[member], good[member], spread
+
             def jump(carry, _):
                 x, box, key, ok = carry
                 key, sub = jax.random.split(key)
-                x_new, box_new, good = sample_valid(net, params, sub, species, x, box, temperature, pressure, lag, n_steps)
+                x_new, box_new, good, spread = members_jump(sub, x, box)
                 good &= jnp.all(jnp.isfinite(x_new)) & (jnp.max(jnp.abs(x_new - x.mean(0))) < MAX_COORDINATE_NM)
                 if box is not None:
                     good &= jnp.all(jnp.isfinite(box_new)) & jnp.all(box_new > 0)
                 ok = ok & good
                 x_next = jnp.where(ok, x_new, x)  # a failed replica stays put (its frames are dropped)
                 box_next = None if box is None else jnp.where(ok, box_new, box)
-                return (x_next, box_next, key, ok), (x_new, box_new, ok)
+                return (x_next, box_next, key, ok), (x_new, box_new, ok, spread)
 
             (x, box, key, _), frames = jax.lax.scan(jump, (x, box, key, jnp.bool_(True)), None, length=n_jumps)
             return frames
 
-        def chunk(x, box, keys, species, temperature, pressure, n_jumps, lag):
+        def chunk(params, members, x, box, keys, species, temperature, pressure, n_jumps, lag):
             box_axis = None if box is None else 0
-            return jax.vmap(lambda xx, bb, kk: one_replica(xx, bb, kk, species, temperature, pressure, lag, n_jumps),
-                            in_axes=(0, box_axis, 0))(x, box, keys)
+            return jax.vmap(lambda m, xx, bb, kk: one_replica(params, m, xx, bb, kk, species, temperature, pressure,
+                                                              lag, n_jumps),
+                            in_axes=(0, 0, box_axis, 0))(members, x, box, keys)
 
         return chunk
 
-    def _shard(self, *arrays):
+    def _shard(self, params, *arrays):
+        """Replica arrays split over the devices, parameters replicated on each."""
         devices = jax.devices()
         if len(devices) < 2 or self.replicas % len(devices):
-            return arrays
-        sharding = NamedSharding(Mesh(np.array(devices), ("replica",)), PartitionSpec("replica"))
-        return tuple(None if a is None else jax.device_put(a, sharding) for a in arrays)
+            return params, *arrays
+        mesh = Mesh(np.array(devices), ("replica",))
+        split, copy = NamedSharding(mesh, PartitionSpec("replica")), NamedSharding(mesh, PartitionSpec())
+        return (jax.device_put(params, copy), *(None if a is None else jax.device_put(a, split) for a in arrays))
 
     def run(self, system: System, protocol: Protocol, *, save_every_ps: float, seed: int = 0,
             state: State | None = None, progress=None) -> Trajectory:
@@ -108,10 +134,11 @@ class EmulatorEngine:
         x = jnp.tile(jnp.asarray(state.positions, jnp.float32)[None], (R, 1, 1))
         box = None if state.box is None else jnp.tile(jnp.asarray(np.diag(state.box), jnp.float32)[None], (R, 1))
         keys = jax.random.split(jax.random.PRNGKey(seed), R)
-        x, box, keys = self._shard(x, box, keys)
+        members = jnp.arange(R, dtype=jnp.int32) % self.members
+        params, x, box, keys, members = self._shard(self.params, x, box, keys, members)
         setup = time.perf_counter() - t_start
 
-        out_x, out_box, out_ok, out_seg, segments = [], [], [], [], []
+        out_x, out_box, out_ok, out_spread, out_seg, segments = [], [], [], [], [], []
         done_ps = 0.0
         lag = jnp.float32(save_every_ps)
         for index, (seg, n_jumps) in enumerate(zip(protocol.segments, jumps)):
@@ -122,13 +149,14 @@ class EmulatorEngine:
             while left:
                 n = min(left, CHUNK_JUMPS)
                 keys, sub = jax.vmap(lambda k: tuple(jax.random.split(k)))(keys)
-                xs, boxes, ok = self._chunk(x, box, sub, species, T, P, n, lag)
+                xs, boxes, ok, spread = self._chunk(params, members, x, box, sub, species, T, P, n, lag)
                 ok = np.asarray(jnp.cumprod(ok, axis=1, dtype=jnp.int32)).astype(bool)
                 if out_ok:
                     ok &= out_ok[-1][:, -1:]
                 out_x.append(np.asarray(xs))
                 out_box.append(None if boxes is None else np.asarray(boxes))
                 out_ok.append(ok)
+                out_spread.append(np.asarray(spread) / float(displacement_scale(self.config, lag)))
                 out_seg.append(np.full(n, index))
                 x = xs[:, -1]
                 box = None if boxes is None else boxes[:, -1]
@@ -138,13 +166,14 @@ class EmulatorEngine:
                     progress(done_ps)
             segments.append(SegmentRecord(seg.temperature_k, seg.pressure_bar, seg.duration_ps, n_jumps * R,
                                           time.perf_counter() - t_seg))
-        return self._assemble(system, protocol, save_every_ps, seed, out_x, out_box, out_ok, out_seg, segments,
-                              setup, start_time, t_start)
+        return self._assemble(system, protocol, save_every_ps, seed, out_x, out_box, out_ok, out_spread, out_seg,
+                              segments, setup, start_time, t_start)
 
-    def _assemble(self, system, protocol, save_every_ps, seed, out_x, out_box, out_ok, out_seg, segments,
-                  setup, start_time, t_start) -> Trajectory:
+    def _assemble(self, system, protocol, save_every_ps, seed, out_x, out_box, out_ok, out_spread, out_seg,
+                  segments, setup, start_time, t_start) -> Trajectory:
         xs = np.concatenate(out_x, axis=1)  # (R, F, n, 3)
         ok = np.concatenate(out_ok, axis=1)  # (R, F)
+        spread = np.concatenate(out_spread, axis=1).reshape(-1)[ok.reshape(-1)]  # per kept frame
         seg = np.concatenate(out_seg)
         boxes = None if out_box[0] is None else np.concatenate(out_box, axis=1)  # (R, F, 3)
         if not ok.any():
@@ -170,10 +199,18 @@ class EmulatorEngine:
             md_steps=int(sum(s.md_steps for s in segments)), segments=segments, host=host_info(),
             sciwm_version=sciwm.__version__)
         record.system["blown_up_replicas"] = [int(r) for r in np.flatnonzero(~ok.all(1))]
+        record.system["ensemble_members"] = self.members
+        uncertainty = spread.astype(np.float32) if self.members > 1 else np.full(len(rep), np.nan, np.float32)
+        flagged = np.zeros(len(rep), np.uint8)
+        if self.limits is not None:
+            flagged = check_frames(system.topology, positions, box, self.limits,
+                                   uncertain=uncertainty > self.uncertainty_threshold)
+        record.system["flagged_frames"] = describe(flagged)
         record.end_time = now_iso()
         record.wall_seconds = time.perf_counter() - t_start
         return Trajectory(topology=system.topology, time_ps=time_ps[np.tile(np.arange(F), R)[keep]],
                           positions=positions.astype(np.float32), box=box, potential_energy=nan,
                           kinetic_energy=nan.copy(), temperature=nan.copy(), setpoint_temperature=setpoint_t,
                           setpoint_pressure=setpoint_p, segment=frames.astype(np.int32), record=record,
-                          extra={"replica": rep.astype(np.int32)})
+                          extra={"replica": rep.astype(np.int32), "member": (rep % self.members).astype(np.int32),
+                                 "uncertainty": uncertainty, "flagged": flagged})

@@ -47,11 +47,19 @@ def read_config(model_dir: str) -> dict:
     return saved
 
 
+def ensemble_size(saved: dict) -> int:
+    return int(saved.get("train", {}).get("ensemble", 1))
+
+
 def load_model(model_dir: str) -> tuple[VelocityNet, dict, dict]:
-    """(network, EMA parameters, saved config dict with 'model' as a ModelConfig)."""
+    """(network, EMA parameters stacked along a leading member axis - (1, ...) for a single
+    model, (K, ...) for an ensemble - and the saved config dict with 'model' as a ModelConfig)."""
     saved = read_config(model_dir)
     net = VelocityNet(saved["model"])
+    members = ensemble_size(saved)
     abstract = init_params(net, len(saved["symbols"]), jax.random.PRNGKey(0))
+    if members > 1:
+        abstract = jax.tree_util.tree_map(lambda a: jnp.stack([a] * members), abstract)
     try:
         with ocp.CheckpointManager(os.path.abspath(os.path.join(model_dir, CHECKPOINTS))) as manager:
             step = manager.latest_step()
@@ -64,4 +72,6 @@ def load_model(model_dir: str) -> tuple[VelocityNet, dict, dict]:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(f"corrupt checkpoint in {model_dir}: {message}") from None
     saved["step"] = step
+    if members == 1:
+        params = jax.tree_util.tree_map(lambda a: a[None], params)
     return net, params, saved

@@ -41,7 +41,8 @@ def split_trajectories(trajs: list[Trajectory], val_fraction: float) -> tuple[li
 def _slice(t: Trajectory, a: int, b: int) -> Trajectory:
     return Trajectory(t.topology, t.time_ps[a:b], t.positions[a:b], None if t.box is None else t.box[a:b],
                       t.potential_energy[a:b], t.kinetic_energy[a:b], t.temperature[a:b],
-                      t.setpoint_temperature[a:b], t.setpoint_pressure[a:b], t.segment[a:b], t.record)
+                      t.setpoint_temperature[a:b], t.setpoint_pressure[a:b], t.segment[a:b], t.record,
+                      {k: v[a:b] for k, v in t.extra.items()})
 
 
 @dataclass
@@ -53,13 +54,23 @@ class WindowDataset:
     pressure: np.ndarray  # (frames,) bar, NaN for NVT
     pairs: np.ndarray  # (windows, 2) frame indices (t, t + lag)
     lag_ps: np.ndarray  # (windows,)
+    unit: np.ndarray  # (windows,) bootstrap unit: the trajectory, or a tenth of it when there are few
 
     def __len__(self) -> int:
         return len(self.pairs)
 
-    def batch(self, rng: np.random.Generator, size: int) -> dict:
-        """A random batch of windows as float32 arrays (species added by the caller)."""
-        w = rng.integers(0, len(self.pairs), size)
+    def bootstrap(self, rng: np.random.Generator) -> np.ndarray:
+        """Window indices of one bootstrap resample: units drawn with replacement (correlated
+        frames stay together), each bringing all its windows."""
+        units = np.unique(self.unit)
+        chosen = rng.choice(units, len(units), replace=True)
+        by_unit = {u: np.flatnonzero(self.unit == u) for u in units}
+        return np.concatenate([by_unit[u] for u in chosen])
+
+    def batch(self, rng: np.random.Generator, size: int, pool: np.ndarray | None = None) -> dict:
+        """A random batch of windows (from pool's window indices if given) as float32 arrays
+        (species added by the caller)."""
+        w = rng.integers(0, len(self.pairs), size) if pool is None else pool[rng.integers(0, len(pool), size)]
         i, j = self.pairs[w, 0], self.pairs[w, 1]
         out = {"x_t": self.positions[i], "x_1": self.positions[j], "temperature": self.temperature[j],
                "pressure": self.pressure[j], "lag_ps": self.lag_ps[w]}
@@ -68,8 +79,19 @@ class WindowDataset:
         return out
 
 
+BOOTSTRAP_BLOCKS = 10  # per trajectory, when fewer than 5 trajectories
+
+
+def usable_frames(t: Trajectory) -> np.ndarray:
+    """(n_frames,) bool: frames that may train a model - not flagged by the emulator's validity
+    checks (see sciwm.model.validity), so flagged frames never silently become training data."""
+    flagged = t.extra.get("flagged")
+    return np.ones(t.n_frames, bool) if flagged is None else np.asarray(flagged) == 0
+
+
 def build_windows(trajs: list[Trajectory], lags_ps: tuple[float, ...]) -> WindowDataset:
-    """All windows at the given lags inside single segments of the given trajectories."""
+    """All windows at the given lags inside single segments (and single replicas) of the given
+    trajectories, between frames that are not flagged."""
     if not trajs:
         raise InputError("no trajectories to train on")
     symbols = species_of(trajs[0])
@@ -78,20 +100,24 @@ def build_windows(trajs: list[Trajectory], lags_ps: tuple[float, ...]) -> Window
             raise InputError("training trajectories must share one system (same atoms in the same order)")
         if (t.box is None) != (trajs[0].box is None):
             raise InputError("training trajectories mix periodic and non-periodic systems")
-    pairs, lags, offset = [], [], 0
-    for t in trajs:
+    pairs, lags, units, offset = [], [], [], 0
+    blocks = BOOTSTRAP_BLOCKS if len(trajs) < 5 else 1
+    for k, t in enumerate(trajs):
         if t.n_frames < 2:
             offset += t.n_frames
             continue
+        usable = usable_frames(t)
+        part = t.extra.get("replica", t.segment)
         dt = float(np.median(np.diff(t.time_ps)))
         for lag in lags_ps:
             n = int(round(lag / dt))
             if n < 1 or abs(n * dt - lag) > 1e-3 * lag:
                 raise InputError(f"lag {lag:g} ps is not a multiple of the frame interval {dt:g} ps")
             i = np.arange(t.n_frames - n)
-            i = i[t.segment[i] == t.segment[i + n]]
+            i = i[(t.segment[i] == t.segment[i + n]) & (part[i] == part[i + n]) & usable[i] & usable[i + n]]
             pairs.append(np.stack([i, i + n], 1) + offset)
             lags.append(np.full(len(i), n * dt, dtype=np.float32))
+            units.append(k * blocks + (i * blocks) // t.n_frames)
         offset += t.n_frames
     pairs = np.concatenate(pairs) if pairs else np.zeros((0, 2), int)
     if len(pairs) == 0:
@@ -103,7 +129,7 @@ def build_windows(trajs: list[Trajectory], lags_ps: tuple[float, ...]) -> Window
         boxes=boxes,
         temperature=np.concatenate([t.setpoint_temperature for t in trajs]).astype(np.float32),
         pressure=np.concatenate([t.setpoint_pressure for t in trajs]).astype(np.float32),
-        pairs=pairs, lag_ps=np.concatenate(lags))
+        pairs=pairs, lag_ps=np.concatenate(lags), unit=np.concatenate(units))
 
 
 def displacement_table(data: WindowDataset, align: bool, rng: np.random.Generator, n_samples: int = 2000):

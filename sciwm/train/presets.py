@@ -12,7 +12,10 @@ class TrainConfig:
     """steps: optimiser steps; batch_size: windows per step; lags_ps: lags drawn from the data;
     lr: peak AdamW learning rate after warmup_steps, cosine decay to lr * final_lr_fraction;
     clip: global gradient-norm clip; ema_decay: weight EMA used for evaluation and sampling;
-    model: ModelConfig overrides; sample_steps: midpoint ODE steps when emulating."""
+    model: ModelConfig overrides; sample_steps: midpoint ODE steps when emulating;
+    ensemble: members trained side by side (stacked parameters, one vmapped step), each on its own
+    bootstrap resample of the training data and its own seed; 1 is a single model;
+    head_steps: optimiser steps of the R-hat energy heads fitted after the dynamics."""
 
     steps: int = 2000
     batch_size: int = 32
@@ -29,6 +32,8 @@ class TrainConfig:
     val_fraction: float = 0.1
     seed: int = 0
     sample_steps: int = 4
+    ensemble: int = 1
+    head_steps: int = 1500
     model: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
@@ -44,14 +49,14 @@ class TrainConfig:
 PRESETS = {
     # seconds on a CPU: a tiny network, a few steps; for tests and smoke checks
     "debug": TrainConfig(steps=20, batch_size=4, lags_ps=(1.0, 2.0), warmup_steps=5, eval_every=10,
-                         eval_batches=1, checkpoint_every=10, sample_steps=2,
+                         eval_batches=1, checkpoint_every=10, sample_steps=2, head_steps=50,
                          model={"hidden_scalars": 8, "hidden_vectors": 2, "lmax": 1, "n_layers": 1, "n_neighbors": 8}),
     # alanine dipeptide: full graph over 22 atoms, lags 1 ps to 1 ns
     "ala2": TrainConfig(steps=3000, batch_size=32, lags_ps=(1.0, 10.0, 100.0, 1000.0), lr=2e-3,
                         model={"hidden_scalars": 32, "hidden_vectors": 8, "lmax": 2, "n_layers": 3,
                                "n_neighbors": 21, "cutoff_nm": 1.5}),
     # argon LJ: 24 nearest neighbours within 0.7 nm, lags 1-10 ps
-    "lj": TrainConfig(steps=1000, batch_size=4, lags_ps=(1.0, 5.0), lr=2e-3, eval_batches=2,
+    "lj": TrainConfig(steps=1000, batch_size=4, lags_ps=(1.0, 5.0), lr=2e-3, eval_batches=2, head_steps=600,
                       model={"hidden_scalars": 32, "hidden_vectors": 8, "lmax": 2, "n_layers": 2,
                              "n_neighbors": 24, "cutoff_nm": 0.7}),
 }

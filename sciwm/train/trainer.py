@@ -21,6 +21,7 @@ from sciwm.model.backbone import VelocityNet
 from sciwm.model.io import CHECKPOINTS, CONFIG_FILE, init_params, species_indices
 from sciwm.model.config import ModelConfig
 from sciwm.model.flow import batch_loss
+from sciwm.model.validity import ValidityLimits, limits_from_data
 from sciwm.train.dataset import (WindowDataset, build_windows, conserved_chirality, covalent_constraints,
                                  displacement_table, split_trajectories)
 from sciwm.train.presets import TrainConfig
@@ -47,7 +48,9 @@ def make_optimizer(cfg: TrainConfig):
 
 
 class Trainer:
-    """Holds the network, the jitted step and the state pytree of one model directory."""
+    """Holds the network, the jitted step and the state pytree of one model directory. With
+    ensemble K > 1 every leaf of the state has a leading member axis and the step is vmapped:
+    K members train in one compiled call, each on its own batches."""
 
     def __init__(self, model_config: ModelConfig, train_config: TrainConfig, species: np.ndarray):
         self.model_config, self.cfg, self.species = model_config, train_config, jnp.asarray(species)
@@ -64,20 +67,40 @@ class Trainer:
             ema = jax.tree_util.tree_map(lambda e, p: decay * e + (1 - decay) * p, state["ema"], params)
             return {"params": params, "opt_state": opt_state, "ema": ema, "rng": key, "step": state["step"] + 1}, loss
 
+        def eval_loss(params, key, batch):
+            return batch_loss(net, params, key, batch)
+
+        self.members = train_config.ensemble
+        if self.members > 1:
+            step, eval_loss = jax.vmap(step), jax.vmap(eval_loss, in_axes=(0, None, 0))
         self.step = jax.jit(step, donate_argnums=0)
-        self.eval_loss = jax.jit(lambda params, key, batch: batch_loss(net, params, key, batch))
+        self.eval_loss = jax.jit(eval_loss)
 
     def init_state(self) -> dict:
-        key, init_key = jax.random.split(jax.random.PRNGKey(self.cfg.seed))
-        params = init_params(self.net, len(self.species), init_key)
-        ema = jax.tree_util.tree_map(jnp.copy, params)  # distinct buffers: the step donates both
-        return {"params": params, "opt_state": self.tx.init(params), "ema": ema, "rng": key,
-                "step": jnp.int32(0)}
+        def one(seed):
+            key, init_key = jax.random.split(jax.random.PRNGKey(seed))
+            params = init_params(self.net, len(self.species), init_key)
+            ema = jax.tree_util.tree_map(jnp.copy, params)  # distinct buffers: the step donates both
+            return {"params": params, "opt_state": self.tx.init(params), "ema": ema, "rng": key,
+                    "step": jnp.int32(0)}
 
-    def batch(self, data: WindowDataset, rng: np.random.Generator) -> dict:
-        b = data.batch(rng, self.cfg.batch_size)
-        b["species"] = self.species
+        if self.members == 1:
+            return one(self.cfg.seed)
+        return stack_members([one(self.cfg.seed + k) for k in range(self.members)])
+
+    def batch(self, data: WindowDataset, rng: np.random.Generator, pools: list | None = None) -> dict:
+        """One batch, or with an ensemble one per member (from its bootstrap pool), stacked."""
+        if self.members == 1:
+            b = data.batch(rng, self.cfg.batch_size)
+        else:
+            b = stack_members([data.batch(rng, self.cfg.batch_size, pool) for pool in pools])
+        b["species"] = self.species if self.members == 1 else jnp.tile(self.species[None], (self.members, 1))
         return b
+
+
+def stack_members(trees: list):
+    """Stack identically shaped pytrees along a new leading member axis."""
+    return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *trees)
 
 
 def _model_config(train_data: WindowDataset, topology, cfg: TrainConfig) -> ModelConfig:
@@ -92,6 +115,11 @@ def _model_config(train_data: WindowDataset, topology, cfg: TrainConfig) -> Mode
                        chiral_signs=signs, **cfg.model)
 
 
+def _validity(trajs) -> ValidityLimits:
+    boxes = None if trajs[0].box is None else np.concatenate([t.box for t in trajs])
+    return limits_from_data(trajs[0].topology, np.concatenate([t.positions for t in trajs]), boxes)
+
+
 def train(data_paths: list[str], out_dir: str, cfg: TrainConfig, log=sys.stderr, progress: bool = True) -> dict:
     """Train (or resume) a model in out_dir from reference trajectory files. Returns the history."""
     trajs = [read_trajectory(p) for p in data_paths]
@@ -101,19 +129,27 @@ def train(data_paths: list[str], out_dir: str, cfg: TrainConfig, log=sys.stderr,
     config_path = os.path.join(out_dir, CONFIG_FILE)
     if os.path.exists(config_path):
         saved = read_json(config_path)
+        saved["train"] = json.loads(json.dumps(TrainConfig.from_json(saved["train"]).to_json()))  # new fields: defaults
         if {k: saved.get(k) for k in description} != json.loads(json.dumps(description)):
             raise InputError(f"{out_dir} holds a model trained with other data or settings: use a new --out")
         model_config = ModelConfig.from_json(saved["model"])
+        if "validity" not in saved:  # model directories written before validity checks existed
+            write_json_atomic(config_path, saved | {"validity": _validity(train_trajs).to_json()})
     else:
         os.makedirs(out_dir, exist_ok=True)
         model_config = _model_config(train_data, trajs[0].topology, cfg)
         write_json_atomic(config_path, {**description, "model": model_config.to_json(), "symbols": list(train_data.symbols),
-                                        "n_train_windows": len(train_data), "n_val_windows": len(val_data)})
+                                        "n_train_windows": len(train_data), "n_val_windows": len(val_data),
+                                        "validity": _validity(train_trajs).to_json()})
     trainer = Trainer(model_config, cfg, species_indices(train_data.symbols, model_config.species))
     state = trainer.init_state()
     history_path = os.path.join(out_dir, HISTORY_FILE)
     history = read_json(history_path) if os.path.exists(history_path) else {"train": [], "val": [], "seconds": 0.0}
-    val_batches = [trainer.batch(val_data, np.random.default_rng([cfg.seed, 10**6 + i])) for i in range(cfg.eval_batches)]
+    pools = None
+    if cfg.ensemble > 1:  # member k trains on bootstrap resample k of the training windows
+        pools = [train_data.bootstrap(np.random.default_rng([cfg.seed, 2 * 10**6 + k])) for k in range(cfg.ensemble)]
+    val_batches = [trainer.batch(val_data, np.random.default_rng([cfg.seed, 10**6 + i]), [None] * cfg.ensemble)
+                   for i in range(cfg.eval_batches)]
 
     with ocp.CheckpointManager(os.path.abspath(os.path.join(out_dir, CHECKPOINTS)),
                                options=ocp.CheckpointManagerOptions(max_to_keep=2)) as manager:
@@ -121,12 +157,12 @@ def train(data_paths: list[str], out_dir: str, cfg: TrainConfig, log=sys.stderr,
             state = manager.restore(manager.latest_step(), args=ocp.args.Composite(
                 state=ocp.args.StandardRestore(state)))["state"]
             print(f"resuming {out_dir} at step {int(state['step'])}", file=log)
-        start = int(state["step"])
+        start = int(np.max(state["step"]))
         from tqdm import tqdm
         bar = tqdm(total=cfg.steps, initial=start, desc="train", disable=not progress or not sys.stderr.isatty())
         t0, losses = time.perf_counter(), []
         for step in range(start, cfg.steps):
-            state, loss = trainer.step(state, trainer.batch(train_data, np.random.default_rng([cfg.seed, step])))
+            state, loss = trainer.step(state, trainer.batch(train_data, np.random.default_rng([cfg.seed, step]), pools))
             losses.append(loss)
             done = step + 1
             if done % cfg.eval_every == 0 or done == cfg.steps:

@@ -90,7 +90,6 @@ def test_other_settings_in_same_dir_are_refused(reference, model_dir):
 def test_blow_ups_are_detected_and_never_written(reference, model_dir):
     engine = EmulatorEngine(model_dir, replicas=2)
     engine.params = jax.tree_util.tree_map(lambda p: p * np.nan, engine.params)
-    engine._chunk = jax.jit(engine._make_chunk(), static_argnums=(6,))
     start = read_trajectory(reference[0])
     with pytest.raises(SimulationError, match="blew up"):
         engine.run(system_from_trajectory(start, model_dir), parse_protocol("T=300K,t=4ps"), save_every_ps=1.0)

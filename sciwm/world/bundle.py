@@ -1,0 +1,160 @@
+"""The world model W = (T-hat, R-hat, G-hat, C-hat) as one self-describing directory.
+
+    MODEL_DIR/config.json, checkpoints/   T-hat: the dynamics ensemble (sciwm.train)
+    MODEL_DIR/heads/                      R-hat: energy heads (sciwm.model.heads)
+    MODEL_DIR/cost.json                   C-hat: the cost model (sciwm.world.cost)
+    MODEL_DIR/tasks.json                  G-hat: the task distribution (sciwm.world.tasks)
+    MODEL_DIR/world.json                  manifest: parts present, calibration of the intervals
+
+`WorldModel.predict` runs a protocol on the emulator and returns an observable's estimate with a
+predictive std: the ensemble members' disagreement combined with the rollout's own sampling error,
+times a per-observable calibration factor fitted on held-out reference data (`calibrate`).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from sciwm.data import read_trajectory
+from sciwm.engines.trajectory import Trajectory
+from sciwm.errors import InputError
+from sciwm.model.emulator import EmulatorEngine, system_from_trajectory
+from sciwm.model.heads import EnergyEnsemble, fit_energy_heads
+from sciwm.model.io import read_config, species_indices
+from sciwm.protocol import Protocol
+from sciwm.train.presets import TrainConfig
+from sciwm.train.trainer import train, write_json_atomic
+from sciwm.world import observables
+from sciwm.world.cost import CostModel, fit_from_records, read_records
+from sciwm.world.tasks import TaskDistribution
+
+WORLD_FILE, HEADS_DIR, COST_FILE, TASKS_FILE = "world.json", "heads", "cost.json", "tasks.json"
+
+
+@dataclass
+class Prediction:
+    """An observable's predicted mean and predictive std (calibrated), the per-member estimates,
+    the rollout's sampling error, the mean per-frame ensemble spread, the fraction of flagged
+    frames, and the emulated trajectory with its wall seconds."""
+
+    observable: str
+    mean: float
+    std: float
+    members: np.ndarray
+    sampling_error: float
+    uncertainty: float
+    flagged_fraction: float
+    trajectory: Trajectory
+    seconds: float
+
+    def interval(self, level: float = 0.9) -> tuple[float, float]:
+        half = stats.norm.ppf(0.5 + level / 2) * self.std
+        return self.mean - half, self.mean + half
+
+
+class WorldModel:
+    def __init__(self, directory: str):
+        path = os.path.join(directory, WORLD_FILE)
+        if not os.path.isfile(path):
+            raise InputError(f"{directory} is not a sciwm world model (no {WORLD_FILE}); build one with `sciwm train`")
+        try:
+            with open(path) as f:
+                self.manifest = json.load(f)
+        except ValueError as exc:
+            raise InputError(f"corrupt {path}: {exc}") from None
+        self.directory = directory
+        self.saved = read_config(directory)
+        self.heads = EnergyEnsemble.load(os.path.join(directory, HEADS_DIR)) if self.manifest.get("heads") else None
+        self.cost = CostModel.load(os.path.join(directory, COST_FILE)) if self.manifest.get("cost") else None
+        self.tasks = TaskDistribution.load(os.path.join(directory, TASKS_FILE)) if self.manifest.get("tasks") else None
+        self._engine = None
+
+    @property
+    def calibration(self) -> dict:
+        return self.manifest.setdefault("calibration", {})
+
+    def engine(self, replicas: int) -> EmulatorEngine:
+        if self._engine is None:
+            self._engine = EmulatorEngine(self.directory, replicas=replicas)
+        self._engine.replicas = replicas
+        return self._engine
+
+    def emulate(self, start: Trajectory, protocol: Protocol, replicas: int = 4, seed: int = 0,
+                save_every_ps: float | None = None) -> Trajectory:
+        engine = self.engine(replicas)
+        lag = save_every_ps or min(engine.config.lag_table_ps)
+        return engine.run(system_from_trajectory(start, self.directory), protocol, save_every_ps=lag, seed=seed)
+
+    def predict(self, observable: str, start: Trajectory, protocol: Protocol, replicas: int = 4, seed: int = 0,
+                save_every_ps: float | None = None) -> Prediction:
+        """Emulate `protocol` from start's last frame with `replicas` rollouts (replica r follows
+        member r mod K) and estimate `observable` over the last segment."""
+        traj = self.emulate(start, protocol, replicas, seed, save_every_ps)
+        return self.score(observable, traj)
+
+    def score(self, observable: str, traj: Trajectory) -> Prediction:
+        """Prediction of `observable` from an emulated trajectory's last segment."""
+        last = traj.segment == traj.segment.max()
+        part = _frames(traj, last)
+        members = observables.member_estimates(observable, part, self.heads)
+        sem = observables.sampling_error(observable, part, self.heads)
+        spread = float(np.nanstd(members, ddof=1)) if np.sum(np.isfinite(members)) > 1 else 0.0
+        raw = float(np.hypot(spread, 0.0 if np.isnan(sem) else sem))
+        scale = float(self.calibration.get(observable, 1.0))
+        flagged = part.extra.get("flagged", np.zeros(part.n_frames))
+        return Prediction(observable, float(np.nanmean(members)), scale * raw, members, sem,
+                          float(np.nanmean(part.extra.get("uncertainty", np.full(1, np.nan)))),
+                          float(np.mean(flagged != 0)) if part.n_frames else 1.0, traj, traj.record.wall_seconds)
+
+    def calibrate(self, observable: str, predictions: list[Prediction], truths: list[float], level: float = 0.9) -> float:
+        """Fit the factor that makes `level` intervals cover `level` of the held-out reference
+        values: the level-quantile of |truth - mean| / raw std, over the normal quantile. Saved."""
+        raw = np.array([p.std / float(self.calibration.get(observable, 1.0)) for p in predictions])
+        z = np.abs(np.asarray(truths) - np.array([p.mean for p in predictions])) / np.maximum(raw, 1e-12)
+        factor = float(np.quantile(z, level) / stats.norm.ppf(0.5 + level / 2))
+        self.calibration[observable] = factor
+        write_json_atomic(os.path.join(self.directory, WORLD_FILE), self.manifest)
+        return factor
+
+
+def _frames(traj: Trajectory, keep: np.ndarray) -> Trajectory:
+    return Trajectory(traj.topology, traj.time_ps[keep], traj.positions[keep], None if traj.box is None else traj.box[keep],
+                      traj.potential_energy[keep], traj.kinetic_energy[keep], traj.temperature[keep],
+                      traj.setpoint_temperature[keep], traj.setpoint_pressure[keep], traj.segment[keep], traj.record,
+                      {k: v[keep] for k, v in traj.extra.items()})
+
+
+def build(data_paths: list[str], out_dir: str, cfg: TrainConfig, cost_records: tuple[str, ...] = (), progress: bool = True, log=sys.stderr) -> WorldModel:
+    """Train (or resume) the dynamics ensemble, then fit the energy heads, the cost model (on the
+    data's run records plus cost_records: .h5 or .jsonl) and the task distribution; write the
+    manifest last, so a directory with world.json is complete."""
+    history = train(data_paths, out_dir, cfg, log=log, progress=progress)
+    trajs = [read_trajectory(p) for p in data_paths]
+    manifest = {"data": [os.path.abspath(p) for p in data_paths], "train_seconds": history["seconds"],
+                "heads": False, "cost": False, "tasks": True, "calibration": {}}
+    if all(np.all(np.isfinite(t.potential_energy)) for t in trajs):
+        symbols = tuple(a.element.symbol for a in trajs[0].topology.atoms)
+        species = tuple(sorted(set(symbols)))
+        boxes = None if trajs[0].box is None else np.concatenate([t.box for t in trajs])
+        heads = fit_energy_heads(np.concatenate([t.positions for t in trajs]), boxes,
+                                 np.concatenate([t.setpoint_temperature for t in trajs]),
+                                 np.concatenate([t.potential_energy for t in trajs]),
+                                 species_indices(symbols, species), species, steps=cfg.head_steps, seed=cfg.seed,
+                                 batch=16 if trajs[0].box is not None else 64)
+        heads.save(os.path.join(out_dir, HEADS_DIR))
+        manifest["heads"] = True
+    records = read_records(list(data_paths) + list(cost_records))
+    if len(records) >= 3:
+        fit_from_records(records).save(os.path.join(out_dir, COST_FILE))
+        manifest["cost"] = True
+    else:
+        print(f"note: {len(records)} run records - too few for a cost model (needs 3); "
+              "pass more with --cost-records", file=log)
+    TaskDistribution.fit(data_paths).save(os.path.join(out_dir, TASKS_FILE))
+    write_json_atomic(os.path.join(out_dir, WORLD_FILE), manifest)
+    return WorldModel(out_dir)

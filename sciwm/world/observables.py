@@ -1,0 +1,58 @@
+"""Observables the world model predicts, computed the same way on reference and emulated frames.
+
+Each observable is a per-frame value; an estimate is its mean over frames. For an emulated
+trajectory the frames are grouped by ensemble member (array `member`), giving one estimate per
+member: their spread is the model's uncertainty. Potential energy comes from the logged energies
+of a reference run, and from the R-hat energy heads (head k scores member k's frames) for an
+emulated one. Units: kJ/mol, g/cm^3, populations as fractions.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from sciwm import analysis
+from sciwm.engines.trajectory import Trajectory
+from sciwm.errors import InputError
+
+OBSERVABLES = ("alpha_r_population", "potential_energy_kj_mol", "density_g_cm3")
+
+
+def per_frame(name: str, traj: Trajectory, heads=None) -> np.ndarray:
+    """(n_frames,) values of observable `name`."""
+    if name == "alpha_r_population":
+        return (analysis.core_states(analysis.phi_psi(traj)) == analysis.ALPHA_R).astype(float) \
+            if traj.n_frames else np.zeros(0)
+    if name == "density_g_cm3":
+        return traj.density_g_cm3()
+    if name == "potential_energy_kj_mol":
+        if np.all(np.isfinite(traj.potential_energy)):
+            return np.asarray(traj.potential_energy, float)
+        if heads is None:
+            raise InputError("emulated frames carry no energies: potential energy needs the world model's R-hat heads")
+        energies = heads.predict(traj.positions, traj.box, traj.setpoint_temperature)  # (K_heads, n_frames)
+        member = traj.extra.get("member", np.zeros(traj.n_frames, int))
+        return energies[member % len(energies), np.arange(traj.n_frames)]
+    raise InputError(f"unknown observable {name!r}: choose one of {', '.join(OBSERVABLES)}")
+
+
+def member_estimates(name: str, traj: Trajectory, heads=None) -> np.ndarray:
+    """(members,) mean of the observable over each member's valid (unflagged) frames; a reference
+    trajectory is one member."""
+    values = per_frame(name, traj, heads)
+    member = np.asarray(traj.extra.get("member", np.zeros(traj.n_frames, int)))
+    valid = np.asarray(traj.extra.get("flagged", np.zeros(traj.n_frames))) == 0
+    out = [values[(member == m) & valid].mean() if np.any((member == m) & valid) else np.nan
+           for m in range(int(member.max()) + 1 if len(member) else 1)]
+    return np.asarray(out)
+
+
+def sampling_error(name: str, traj: Trajectory, heads=None, n_blocks: int = 5) -> float:
+    """Standard error of the frame mean from contiguous blocks within each replica (correlated
+    frames): std of block means / sqrt(n_blocks_total)."""
+    values = per_frame(name, traj, heads)
+    replica = np.asarray(traj.extra.get("replica", np.zeros(traj.n_frames, int)))
+    means = []
+    for r in np.unique(replica):
+        v = values[replica == r]
+        means += [b.mean() for b in np.array_split(v, min(n_blocks, len(v))) if len(b)]
+    return float(np.std(means, ddof=1) / np.sqrt(len(means))) if len(means) > 1 else float("nan")

@@ -1,0 +1,108 @@
+"""The world-model bundle: build -> load round trip, ensemble = members one by one, validity flags
+on forced blow-ups, uncertainty and flags in the emulated file and in `sciwm info`."""
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from sciwm.cli.main import main
+from sciwm.data import read_trajectory, write_trajectory
+from sciwm.engines.openmm_engine import OpenMMEngine
+from sciwm.errors import InputError, SimulationError
+from sciwm.model.emulator import EmulatorEngine, system_from_trajectory
+from sciwm.protocol import parse_protocol
+from sciwm.systems import get_system
+from sciwm.train.presets import get_preset
+from sciwm.world.bundle import WorldModel, build
+from sciwm.world.cost import describe_request
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ref")
+    paths = []
+    for seed, protocol in enumerate(["T=300K,t=30ps", "T=350K,t=30ps", "T=300K,t=20ps; T=330K,t=10ps"]):
+        traj = OpenMMEngine().run(get_system("ala2"), parse_protocol(protocol), save_every_ps=1.0, seed=seed)
+        paths.append(str(folder / f"ref{seed}.h5"))
+        write_trajectory(traj, paths[-1])
+    return paths
+
+
+@pytest.fixture(scope="module")
+def world_dir(data, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("world") / "w")
+    build(data, out, get_preset("debug", ensemble=2), progress=False)
+    return out
+
+
+def test_bundle_round_trip_and_predictions(data, world_dir):
+    world = WorldModel(world_dir)
+    assert world.manifest["heads"] and world.manifest["cost"] and world.manifest["tasks"]
+    start = read_trajectory(data[0])
+    a = world.predict("potential_energy_kj_mol", start, parse_protocol("T=300K,t=8ps"), replicas=2, seed=1)
+    b = WorldModel(world_dir).predict("potential_energy_kj_mol", start, parse_protocol("T=300K,t=8ps"), replicas=2, seed=1)
+    assert a.members.shape == (2,) and np.isfinite(a.mean) and a.std > 0
+    assert a.mean == b.mean and a.std == b.std  # loaded again: same model, same numbers
+    lo, hi = a.interval(0.9)
+    assert lo < a.mean < hi
+    factor = world.calibrate("potential_energy_kj_mol", [a], [a.mean + 2 * a.std])
+    assert factor > 1 and WorldModel(world_dir).calibration["potential_energy_kj_mol"] == factor
+    seconds, low, high = world.cost.predict(describe_request("ala2", parse_protocol("T=300K,t=10ps")))
+    assert 0 < low <= seconds <= high
+
+
+def test_ensemble_equals_members_one_by_one(data, world_dir):
+    system = system_from_trajectory(read_trajectory(data[0]), world_dir)
+    protocol = parse_protocol("T=300K,t=4ps")
+    together = EmulatorEngine(world_dir, replicas=2).run(system, protocol, save_every_ps=1.0, seed=5)
+    for k in range(2):
+        alone = EmulatorEngine(world_dir, replicas=2)
+        alone.params = jax.tree_util.tree_map(lambda p: p[k:k + 1], alone.params)
+        alone.members = 1
+        one = alone.run(system, protocol, save_every_ps=1.0, seed=5)
+        mine = together.extra["replica"] == k
+        np.testing.assert_allclose(one.positions[one.extra["replica"] == k], together.positions[mine], atol=2e-5)
+    assert np.all(np.isfinite(together.extra["uncertainty"])) and np.all(together.extra["uncertainty"] > 0)
+
+
+@pytest.mark.parametrize("factor", [2.0, 5.0, 1000.0])
+def test_forced_blow_ups_are_all_flagged(data, world_dir, factor):
+    """Weights scaled up (a wild, untrained-like model): every frame written is flagged, and
+    replicas that go non-finite or explode are cut and named - or, if all do, the run fails."""
+    engine = EmulatorEngine(world_dir, replicas=3)
+    engine.params = jax.tree_util.tree_map(lambda p: p * factor, engine.params)
+    system = system_from_trajectory(read_trajectory(data[0]), world_dir)
+    try:
+        traj = engine.run(system, parse_protocol("T=300K,t=6ps"), save_every_ps=2.0, seed=0)
+    except SimulationError as exc:
+        assert "blew up" in str(exc)
+        return
+    assert traj.n_frames > 0 and np.all(traj.extra["flagged"] != 0), traj.extra["flagged"]
+    counts = traj.record.system["flagged_frames"]
+    assert max(counts.values()) == traj.n_frames
+
+
+def test_lags_outside_the_trained_range_are_refused(data, world_dir):
+    engine = EmulatorEngine(world_dir)
+    system = system_from_trajectory(read_trajectory(data[0]), world_dir)
+    with pytest.raises(InputError, match="outside the trained range"):
+        engine.run(system, parse_protocol("T=300K,t=1000ps"), save_every_ps=1000.0)
+
+
+def test_emulate_writes_uncertainty_and_flags_and_info_reports_them(data, world_dir, tmp_path, capsys):
+    out = str(tmp_path / "emu.h5")
+    assert main(["emulate", "--model", world_dir, "--start", data[0], "--protocol", "T=300K,t=6ps",
+                 "--replicas", "2", "--out", out, "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["info", out, "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert "uncertainty" in info and "flagged_frames" in info
+    traj = read_trajectory(out)
+    assert traj.extra["flagged"].dtype == np.uint8 and len(traj.extra["uncertainty"]) == traj.n_frames
+
+
+def test_predict_cost_cli(world_dir, capsys):
+    assert main(["predict-cost", "--model", world_dir, "--system", "ala2", "--protocol", "T=300K,t=100ps", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert 0 < out["low"] <= out["seconds"] <= out["high"]
