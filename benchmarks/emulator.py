@@ -1,6 +1,7 @@
 """Emulator fidelity and speed against reference MD (issue: equivariant generative emulator).
 
-    python3 benchmarks/emulator.py [--systems ala2,ala2-implicit,lj] [--out PATH]
+    python3 benchmarks/emulator.py [--systems ala2,ala2-implicit,lj] [--steps N] [--best-replicas R]
+                                   [--openmm-platforms Reference,CUDA] [--tag NAME] [--out PATH]
 
 Reference runs (two independent ones per condition, 'a' trains, 'b' is held out) and trained
 models are cached under benchmarks/data/ and reused. For each system it emulates an ensemble of
@@ -19,6 +20,7 @@ import os
 import sys
 import time
 
+import jax
 
 from sciwm import analysis
 from sciwm.data import read_trajectory, write_trajectory
@@ -50,15 +52,19 @@ def reference(name: str, system: str, protocol: str, seed: int, **kwargs) -> str
 
 
 def trained(name: str, data: list[str], preset: str) -> tuple[str, float]:
-    out = os.path.join(DATA, "models", name)
-    history = train(data, out, get_preset(preset))
+    overrides = {"steps": OPTIONS["steps"]} if OPTIONS["steps"] else {}
+    out = os.path.join(DATA, "models", name + (f"-{OPTIONS['steps']}steps" if overrides else ""))
+    history = train(data, out, get_preset(preset, **overrides))
     return out, history["seconds"]
 
 
+OPTIONS = {"steps": None, "best_replicas": 100, "platforms": (None,)}
+
+
 def _openmm_rate(args) -> float:
-    system, seconds, seed = args
+    system, seconds, seed, platform = args
     os.environ["OPENMM_CPU_THREADS"] = "1"
-    engine = get_engine("openmm")
+    engine = get_engine("openmm", platform=platform)
     traj = engine.run(get_system(system), parse_protocol("T=300K,t=2ps"), save_every_ps=1.0, seed=seed)  # warm-up
     steps_per_s = traj.record.md_steps / sum(s.wall_seconds for s in traj.record.segments)
     duration = round(steps_per_s * seconds * 0.002) or 2
@@ -66,11 +72,16 @@ def _openmm_rate(args) -> float:
     return duration * 1e-3 / sum(s.wall_seconds for s in traj.record.segments)
 
 
-def openmm_ns_per_second(system: str, seconds: float = 10.0) -> float:
-    """OpenMM's best here: default (fastest) platform, one process per core, summed."""
-    n = os.cpu_count() or 1
-    with multiprocessing.get_context("spawn").Pool(n) as pool:
-        return float(sum(pool.map(_openmm_rate, [(system, seconds, i) for i in range(n)])))
+def openmm_ns_per_second(system: str, seconds: float = 10.0) -> dict:
+    """OpenMM's best here: each platform asked for (None: sciwm's default, the fastest for the
+    size), one process per core for CPU platforms, one process for a GPU; the best is 'best'."""
+    rates = {}
+    for platform in OPTIONS["platforms"]:
+        n = 1 if platform in ("CUDA", "OpenCL") else os.cpu_count() or 1
+        with multiprocessing.get_context("spawn").Pool(n) as pool:
+            rates[platform or "default"] = float(sum(pool.map(_openmm_rate, [(system, seconds, i, platform)
+                                                                              for i in range(n)])))
+    return rates | {"best": max(rates.values())}
 
 
 def ala2(system: str) -> dict:
@@ -89,8 +100,9 @@ def ala2(system: str) -> dict:
     rate = lambda t, k: analysis.transition_rate_per_ns(
         [ang[k][idx][::step if k != "emu" else 1] for idx in analysis.split_replicas(t)], ALA2_LAG_PS)
     emu_ns_per_s = REF_NS / sum(s.wall_seconds for s in emu.record.segments)
-    ref_ns_per_s = openmm_ns_per_second(system)
-    best = throughput(model, a, max(engine.config.lag_table_ps), replicas=100, jumps=10)
+    openmm = openmm_ns_per_second(system)
+    ref_ns_per_s = openmm["best"]
+    best = throughput(model, a, max(engine.config.lag_table_ps), replicas=OPTIONS["best_replicas"], jumps=10)
     return {
         "system": system, "reference_ns_per_run": REF_NS, "lag_ps": ALA2_LAG_PS, "replicas": ALA2_REPLICAS,
         "jumps_per_replica": n_jumps, "train_seconds": train_seconds,
@@ -100,7 +112,8 @@ def ala2(system: str) -> dict:
         "phi_positive": {k: float((v[:, 0] > 0).mean()) for k, v in ang.items()},
         "rate_per_ns": {"a": rate(a, "a"), "b": rate(b, "b"), "emu": rate(emu, "emu")},
         "blown_up_replicas": emu.record.system["blown_up_replicas"],
-        "emulated_ns_per_s": emu_ns_per_s, "openmm_ns_per_s": ref_ns_per_s, "speedup": emu_ns_per_s / ref_ns_per_s,
+        "emulated_ns_per_s": emu_ns_per_s, "openmm_ns_per_s": ref_ns_per_s, "openmm_platforms_ns_per_s": openmm,
+        "speedup": emu_ns_per_s / ref_ns_per_s, "device": str(jax.devices()[0]), "cpus": os.cpu_count(),
         "best_throughput": best | {"speedup": best["emulated_ns_per_s"] / ref_ns_per_s},
     }
 
@@ -142,14 +155,21 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--systems", default="ala2,ala2-implicit,lj")
     parser.add_argument("--out", default=os.path.join(HERE, "results", "emulator.json"))
+    parser.add_argument("--steps", type=int, help="override the presets' training steps")
+    parser.add_argument("--best-replicas", type=int, default=100, help="replicas of the throughput run")
+    parser.add_argument("--openmm-platforms", default="", help="comma list; default: sciwm's default platform")
+    parser.add_argument("--tag", default="", help="suffix of the result keys (e.g. gpu)")
     args = parser.parse_args(argv)
+    OPTIONS.update(steps=args.steps, best_replicas=args.best_replicas,
+                   platforms=tuple(args.openmm_platforms.split(",")) if args.openmm_platforms else (None,))
     os.makedirs(DATA, exist_ok=True)
     results = {}
     for name in args.systems.split(","):
         t0 = time.perf_counter()
-        results[name] = lj() if name == "lj" else ala2(name)
-        results[name]["benchmark_seconds"] = time.perf_counter() - t0
-        print(json.dumps(results[name], indent=1))
+        key = name + (f"-{args.tag}" if args.tag else "")
+        results[key] = lj() if name == "lj" else ala2(name)
+        results[key]["benchmark_seconds"] = time.perf_counter() - t0
+        print(json.dumps(results[key], indent=1), flush=True)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     previous = read_json(args.out) if os.path.exists(args.out) else {}
     tmp = args.out + ".tmp"

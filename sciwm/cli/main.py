@@ -14,6 +14,9 @@ SUBCOMMANDS = {
     "train": "train the equivariant emulator on reference trajectories",
     "emulate": "run a protocol on a trained emulator",
     "predict-cost": "predict the wall-clock cost of a reference run",
+    "bench": "measure the world model against reference MD",
+    "plan": "plan a campaign: find interventions that reach an objective",
+    "demo": "the embedded default, end to end: data, world model, campaign, report",
 }
 
 

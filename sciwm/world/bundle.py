@@ -7,8 +7,9 @@
     MODEL_DIR/world.json                  manifest: parts present, calibration of the intervals
 
 `WorldModel.predict` runs a protocol on the emulator and returns an observable's estimate with a
-predictive std: the ensemble members' disagreement combined with the rollout's own sampling error,
-times a per-observable calibration factor fitted on held-out reference data (`calibrate`).
+predictive std: the ensemble members' disagreement combined with the rollout's own sampling error;
+a per-observable calibration (offset and std scale) fitted on held-out reference data
+(`calibrate`) corrects both.
 """
 from __future__ import annotations
 
@@ -105,21 +106,36 @@ class WorldModel:
         sem = observables.sampling_error(observable, part, self.heads)
         spread = float(np.nanstd(members, ddof=1)) if np.sum(np.isfinite(members)) > 1 else 0.0
         raw = float(np.hypot(spread, 0.0 if np.isnan(sem) else sem))
-        scale = float(self.calibration.get(observable, 1.0))
+        offset, scale = _calibration(self.calibration, observable)
         flagged = part.extra.get("flagged", np.zeros(part.n_frames))
-        return Prediction(observable, float(np.nanmean(members)), scale * raw, members, sem,
+        return Prediction(observable, float(np.nanmean(members)) + offset, scale * raw, members, sem,
                           float(np.nanmean(part.extra.get("uncertainty", np.full(1, np.nan)))),
                           float(np.mean(flagged != 0)) if part.n_frames else 1.0, traj, traj.record.wall_seconds)
 
-    def calibrate(self, observable: str, predictions: list[Prediction], truths: list[float], level: float = 0.9) -> float:
-        """Fit the factor that makes `level` intervals cover `level` of the held-out reference
-        values: the level-quantile of |truth - mean| / raw std, over the normal quantile. Saved."""
-        raw = np.array([p.std / float(self.calibration.get(observable, 1.0)) for p in predictions])
-        z = np.abs(np.asarray(truths) - np.array([p.mean for p in predictions])) / np.maximum(raw, 1e-12)
-        factor = float(np.quantile(z, level) / stats.norm.ppf(0.5 + level / 2))
-        self.calibration[observable] = factor
+    def calibrate(self, observable: str, predictions: list[Prediction], truths: list[float], level: float = 0.9) -> dict:
+        """Fit and save this observable's calibration on held-out reference values (see
+        fit_calibration); later predictions use it."""
+        offset0, scale0 = _calibration(self.calibration, observable)
+        means = np.array([p.mean - offset0 for p in predictions])
+        raw = np.array([p.std / scale0 for p in predictions])
+        self.calibration[observable] = fit_calibration(means, raw, np.asarray(truths, float), level)
         write_json_atomic(os.path.join(self.directory, WORLD_FILE), self.manifest)
-        return factor
+        return self.calibration[observable]
+
+
+def fit_calibration(means: np.ndarray, raw_stds: np.ndarray, truths: np.ndarray, level: float = 0.9) -> dict:
+    """Recalibration of the ensemble's predictions on held-out reference values: an offset (the
+    mean of truth - prediction: a bias the members share cannot show up as disagreement) and a
+    scale for the std (the level-quantile of |residual| / raw std over the normal quantile), so that
+    level intervals cover level of the calibration set."""
+    offset = float(np.mean(truths - means)) if len(truths) > 1 else 0.0
+    z = np.abs(truths - means - offset) / np.maximum(raw_stds, 1e-12)
+    return {"offset": offset, "scale": float(np.quantile(z, level) / stats.norm.ppf(0.5 + level / 2))}
+
+
+def _calibration(calibration: dict, observable: str) -> tuple[float, float]:
+    c = calibration.get(observable, {})
+    return float(c.get("offset", 0.0)), float(c.get("scale", 1.0))
 
 
 def _frames(traj: Trajectory, keep: np.ndarray) -> Trajectory:

@@ -48,11 +48,18 @@ def member_estimates(name: str, traj: Trajectory, heads=None) -> np.ndarray:
 
 def sampling_error(name: str, traj: Trajectory, heads=None, n_blocks: int = 5) -> float:
     """Standard error of the frame mean from contiguous blocks within each replica (correlated
-    frames): std of block means / sqrt(n_blocks_total)."""
+    frames): std of block means / sqrt(n_blocks_total); for a population at least the binomial
+    error of the blocks with a Laplace prior, (k+1)/(n+2)."""
     values = per_frame(name, traj, heads)
     replica = np.asarray(traj.extra.get("replica", np.zeros(traj.n_frames, int)))
     means = []
     for r in np.unique(replica):
         v = values[replica == r]
         means += [b.mean() for b in np.array_split(v, min(n_blocks, len(v))) if len(b)]
-    return float(np.std(means, ddof=1) / np.sqrt(len(means))) if len(means) > 1 else float("nan")
+    if len(means) < 2:
+        return float("nan")
+    sem = float(np.std(means, ddof=1) / np.sqrt(len(means)))
+    if name == "alpha_r_population":  # all blocks alike is no proof of zero error: Laplace floor
+        p = (np.sum(means) + 1) / (len(means) + 2)
+        sem = max(sem, float(np.sqrt(p * (1 - p) / len(means))))
+    return sem

@@ -46,8 +46,11 @@ def test_bundle_round_trip_and_predictions(data, world_dir):
     assert a.mean == b.mean and a.std == b.std  # loaded again: same model, same numbers
     lo, hi = a.interval(0.9)
     assert lo < a.mean < hi
-    factor = world.calibrate("potential_energy_kj_mol", [a], [a.mean + 2 * a.std])
-    assert factor > 1 and WorldModel(world_dir).calibration["potential_energy_kj_mol"] == factor
+    fitted = world.calibrate("potential_energy_kj_mol", [a, b], [a.mean + 3 * a.std, b.mean + 1 * b.std])
+    assert fitted["offset"] == pytest.approx(2 * a.std) and fitted["scale"] > 0
+    assert WorldModel(world_dir).calibration["potential_energy_kj_mol"] == fitted
+    again = WorldModel(world_dir).score("potential_energy_kj_mol", a.trajectory)
+    assert again.mean == pytest.approx(a.mean + 2 * a.std) and again.std == pytest.approx(a.std * fitted["scale"])
     seconds, low, high = world.cost.predict(describe_request("ala2", parse_protocol("T=300K,t=10ps")))
     assert 0 < low <= seconds <= high
 
@@ -106,3 +109,26 @@ def test_predict_cost_cli(world_dir, capsys):
     assert main(["predict-cost", "--model", world_dir, "--system", "ala2", "--protocol", "T=300K,t=100ps", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert 0 < out["low"] <= out["seconds"] <= out["high"]
+
+
+def test_world_model_as_campaign_source(data, world_dir, tmp_path):
+    from sciwm.agent.campaign import load_world_model_source
+    from sciwm.agent.config import config_from_dict
+
+    config = config_from_dict({
+        "system": "ala2", "parameters": {"temperature_K": [280, 360]},
+        "objective": {"observable": "alpha_r_population", "mode": "target", "target": 0.3},
+        "run": {"length_ps": 8, "save_every_ps": 1, "discard_fraction": 0.0},
+        "campaign": {"budget_seconds": 10, "rounds": 2}})
+    source = load_world_model_source(world_dir, config)
+    result = str(tmp_path / "q.h5")
+    first = source.evaluate({"temperature_K": 300.0}, 3, result)
+    assert 0 <= first.values["alpha_r_population"] <= 1 and first.stds["alpha_r_population"] > 0
+    assert source.read(result).values == first.values
+    assert source.predict_cost({"temperature_K": 300.0}) > 0
+    source.refit(data[:2])
+    offsets = dict(source.offsets)
+    source.refit(data[:2])  # idempotent
+    assert source.offsets == offsets and "alpha_r_population" in offsets
+    with pytest.raises(InputError, match="needs --model"):
+        load_world_model_source(None, config)
