@@ -31,8 +31,8 @@ CAMPAIGN = {
     "system": SYSTEM,
     "parameters": {"temperature_K": [250, 500]},
     "objective": {"observable": "alpha_r_population", "mode": "target", "target": 0.35},
-    "run": {"length_ps": 200, "save_every_ps": 1, "equilibrate_ps": 10, "discard_fraction": 0.1},
-    "campaign": {"budget_seconds": 60, "rounds": 6, "batch_size": 2, "initial_points": 2, "reference_every": 3,
+    "run": {"length_ps": 100, "save_every_ps": 1, "equilibrate_ps": 10, "discard_fraction": 0.1},
+    "campaign": {"budget_seconds": 100, "rounds": 8, "batch_size": 2, "initial_points": 2, "reference_every": 3,
                  "uncertainty_threshold": 0.05, "epsilon": 0.03, "acquisition": "ei_per_cost"},
     "seed": 0,
 }

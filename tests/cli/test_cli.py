@@ -102,3 +102,20 @@ def test_info_on_corrupt_file(tmp_path):
     bad.write_bytes(b"\x89HDF\r\n garbage")
     r = sciwm("info", str(bad), "--json")
     assert r.returncode != 0 and len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args,message", [
+    (["demo", "--out", "{file}"], "not a folder"),
+    (["predict-cost", "--model", "{missing}", "--system", "ala2", "--protocol", "T=300K,t=1ps", "--json"], "cost"),
+    (["train", "--data", "{missing}", "--out", "{tmp}/m", "--ensemble", "0"], "ensemble"),
+    (["emulate", "--model", "{missing}", "--start", "{file}", "--protocol", "T=300K,t=2ps", "--out", "{tmp}/e.h5"], ""),
+])
+def test_world_model_commands_reject_bad_input(tmp_path, args, message):
+    afile = tmp_path / "a.txt"
+    afile.write_text("x")
+    fill = {"file": str(afile), "missing": str(tmp_path / "missing"), "tmp": str(tmp_path)}
+    before = set(os.listdir(tmp_path))
+    r = sciwm(*[a.format(**fill) for a in args])
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert message in r.stderr
+    assert set(os.listdir(tmp_path)) == before
