@@ -29,7 +29,8 @@ from sciwm.model.emulator import EmulatorEngine, system_from_trajectory
 from sciwm.protocol import parse_protocol
 from sciwm.systems import get_system
 from sciwm.train.presets import get_preset
-from sciwm.train.trainer import read_json, train
+from sciwm.data.jsonfile import read_json
+from sciwm.train.trainer import train
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "data")

@@ -27,7 +27,7 @@ from sciwm.bench.cache import RunSpec, ensure_runs
 from sciwm.data import read_trajectory
 from sciwm.protocol import parse_protocol
 from sciwm.train.presets import get_preset
-from sciwm.train.trainer import write_json_atomic
+from sciwm.data.jsonfile import write_json_atomic
 from sciwm.world import observables
 from sciwm.world.bundle import WorldModel, _calibration, build, fit_calibration
 from sciwm.world.cost import describe_record, evaluate, read_records

@@ -16,6 +16,7 @@ import optax
 import orbax.checkpoint as ocp
 
 from sciwm.data import read_trajectory
+from sciwm.data.jsonfile import read_json, write_json_atomic
 from sciwm.errors import InputError
 from sciwm.model.backbone import VelocityNet
 from sciwm.model.io import CHECKPOINTS, CONFIG_FILE, init_params, species_indices
@@ -27,18 +28,6 @@ from sciwm.train.dataset import (WindowDataset, build_windows, conserved_chirali
 from sciwm.train.presets import TrainConfig
 
 HISTORY_FILE = "history.json"
-
-
-def write_json_atomic(path: str, data) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2)
-    os.replace(tmp, path)
-
-
-def read_json(path: str):
-    with open(path) as f:
-        return json.load(f)
 
 
 def make_optimizer(cfg: TrainConfig):

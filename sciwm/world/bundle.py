@@ -29,7 +29,8 @@ from sciwm.model.heads import EnergyEnsemble, fit_energy_heads
 from sciwm.model.io import read_config, species_indices
 from sciwm.protocol import Protocol
 from sciwm.train.presets import TrainConfig
-from sciwm.train.trainer import train, write_json_atomic
+from sciwm.data.jsonfile import write_json_atomic
+from sciwm.train.trainer import train
 from sciwm.world import observables
 from sciwm.world.cost import CostModel, fit_from_records, read_records
 from sciwm.world.tasks import TaskDistribution

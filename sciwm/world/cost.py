@@ -27,6 +27,7 @@ import numpy as np
 from scipy import optimize, special, stats
 
 from sciwm.engines.trajectory import RunRecord
+from sciwm.data.jsonfile import write_json_atomic
 from sciwm.errors import InputError
 from sciwm.protocol import Protocol, parse_protocol
 from sciwm.systems import System, get_system
@@ -251,11 +252,8 @@ class CostModel:
                 "sigma": self.sigma, "dof": self.dof, "n_train": self.n_train, "interval": self.interval}
 
     def save(self, path: str) -> None:
-        """Write JSON atomically (a temporary file beside `path`, then os.replace)."""
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "w") as f:
-            json.dump(self.to_json(), f, indent=1)
-        os.replace(tmp, path)
+        """Write JSON atomically (sciwm.data.jsonfile)."""
+        write_json_atomic(path, self.to_json())
 
     @classmethod
     def load(cls, path: str) -> "CostModel":

@@ -18,6 +18,7 @@ import numpy as np
 
 from sciwm.data import read_trajectory
 from sciwm.engines.trajectory import State
+from sciwm.data.jsonfile import write_json_atomic
 from sciwm.errors import InputError
 from sciwm.protocol import Protocol, Segment
 from sciwm.systems import System, get_system
@@ -117,11 +118,8 @@ class TaskDistribution:
         return {"format": "sciwm-task-distribution", "version": 1, "entries": self.entries}
 
     def save(self, path: str) -> None:
-        """Write JSON atomically (temporary file, then os.replace); frames stay in their files."""
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "w") as f:
-            json.dump(self.to_json(), f, indent=1)
-        os.replace(tmp, path)
+        """Write JSON atomically (sciwm.data.jsonfile); frames stay in their files."""
+        write_json_atomic(path, self.to_json())
 
     @classmethod
     def load(cls, path: str) -> "TaskDistribution":
