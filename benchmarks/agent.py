@@ -5,7 +5,8 @@ and random search, several seeds each, in one harness.
                                 [--budget S] [--out PATH]
 
 For each shipped campaign (experiments/*.yaml) a world model is built once from three reference
-runs across the parameter range (cached under benchmarks/data/agent/), then every strategy runs
+runs across the parameter range (cached under benchmarks/data/agent/; the demo's small 3-member
+ensemble for ala2, a 3-member `lj` preset for LJ), then every strategy runs
 with seeds 0..n-1. Reported per strategy: the reference seconds spent until the first reference
 query within epsilon of the target (or the budget, with 'not reached'), median over seeds, and
 how many seeds reached it. Ratio = BO-on-reference median / world-model median (goal >= 3).
@@ -23,6 +24,7 @@ import numpy as np
 
 from sciwm.agent.campaign import load_world_model_source, run_campaign
 from sciwm.agent.config import load_config
+from sciwm.agent.demo import train_config as demo_train_config
 from sciwm.agent.ledger import Ledger
 from sciwm.agent.reference import ReferenceSource
 from sciwm.agent.report import best_so_far
@@ -49,9 +51,9 @@ def world_model(config, folder: str) -> str:
     paths = ensure_runs(specs)
     model_dir = os.path.join(folder, "model")
     if not os.path.exists(os.path.join(model_dir, "world.json")):
-        preset = "ala2" if config.system.startswith("ala2") else "lj"
-        build(paths, model_dir, get_preset(preset, steps=600, ensemble=3, head_steps=300, lags_ps=(1.0, 10.0)
-                                           if preset == "ala2" else (1.0, 5.0)), progress=False)
+        cfg = demo_train_config() if config.system.startswith("ala2") else \
+            get_preset("lj", steps=400, ensemble=3, head_steps=200)
+        build(paths, model_dir, cfg, progress=False)
     return model_dir
 
 

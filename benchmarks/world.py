@@ -19,6 +19,7 @@ import os
 import sys
 import time
 
+import jax
 import numpy as np
 from scipy import stats
 
@@ -38,11 +39,11 @@ OBSERVABLES = ("alpha_r_population", "potential_energy_kj_mol")
 LEVEL = 0.9
 
 
-def preset(quick: bool):
+def preset(quick: bool, steps: int | None = None):
     """A smaller network than the 'ala2' preset (K members cost K times), lags 1 and 10 ps."""
     if quick:
         return get_preset("debug", ensemble=4, lags_ps=(1.0, 10.0), steps=60, head_steps=100)
-    return get_preset("ala2", steps=2000, batch_size=16, lags_ps=(1.0, 10.0), ensemble=4, head_steps=1500,
+    return get_preset("ala2", steps=steps or 2000, batch_size=16, lags_ps=(1.0, 10.0), ensemble=4, head_steps=1500,
                       model={"hidden_scalars": 16, "hidden_vectors": 4, "lmax": 2, "n_layers": 2,
                              "n_neighbors": 21, "cutoff_nm": 1.5})
 
@@ -126,6 +127,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=os.path.join(HERE, "results", "world.json"))
     parser.add_argument("--cost-records", default=os.path.join(HERE, "data", "cost-runs.jsonl"))
     parser.add_argument("--rescore", action="store_true", help="recompute the summary from --out's saved cases")
+    parser.add_argument("--steps", type=int, help="training steps (default 2000); the model goes to model-<N>steps")
     args = parser.parse_args(argv)
     if args.rescore:
         with open(args.out) as f:
@@ -138,13 +140,14 @@ def main(argv=None) -> int:
     train, calib, held, out = specs(folder, args.quick)
     ensure_runs(train + calib + held + out)
     stages["reference_s"] = time.perf_counter() - t0
-    model_dir = os.path.join(folder, "model")
+    model_dir = os.path.join(folder, "model" + (f"-{args.steps}steps" if args.steps else ""))
     cost_records = (args.cost_records,) if os.path.exists(args.cost_records) else ()
-    cfg = preset(args.quick)
+    cfg = preset(args.quick, args.steps)
     world = build([s.path for s in train], model_dir, cfg, cost_records=cost_records, progress=False)
     stages["train_s"] = time.perf_counter() - t0 - stages["reference_s"]
     replicas = cfg.ensemble
-    results = {"machine": os.uname().nodename, "ensemble": cfg.ensemble, "level": LEVEL, "quick": args.quick,
+    results = {"machine": os.uname().nodename, "device": str(jax.devices()[0]), "steps": cfg.steps,
+               "ensemble": cfg.ensemble, "level": LEVEL, "quick": args.quick,
                "train_T": TRAIN_T, "held_out_T": HELD_OUT_T, "outside_T": OUT_T}
     sets = {k: predict_cases(world, [s.path for s in v], replicas, seed0=100 * j)
             for j, (k, v) in enumerate((("calibration", calib), ("held_out", held), ("outside", out)))}
