@@ -20,8 +20,10 @@ Round r passes through stages (table `rounds`), each committed before the next a
 Budget (reference seconds = the sum of the runs' measured wall seconds, however many run at once):
 a reference query is added only if measured seconds so far + the predictions of the
 round's queries already added + its own prediction <= budget_seconds; one declined ends the
-campaign after its round. Predictions: the world model's cost model for the world_model strategy,
-else the mean measured seconds so far (0 before any). The campaign also stops after `rounds`,
+campaign after its round (once any reference run has been measured; before that the prediction
+is unchecked, so the query is only skipped). Predictions: the world model's cost model for the world_model strategy
+(rescaled by this campaign's median measured/predicted ratio), else the mean measured seconds so
+far (0 before any). The campaign also stops after `rounds`,
 once spent >= budget, or (target mode) once the best |y - target| <= epsilon.
 Resume: finished rows are never redone; a 'running' row whose result file exists is completed
 from the file (no re-run); one without a file never finished and runs again with its params and
@@ -221,11 +223,17 @@ class _Campaign:
     def affordable(self, r: int, predicted: float) -> bool:
         if self.ledger.spent_seconds() + predicted <= self.loop.budget_seconds:
             return True
-        self.ledger.set_meta("stopped", f"budget: round {r} could not afford another reference query")
+        if any(q.seconds is not None for q in self.ledger.queries(kind="reference")):
+            self.ledger.set_meta("stopped", f"budget: round {r} could not afford another reference query")
+        # else: the cost model has not yet been checked against a run here; decline, don't stop
         return False
 
     def predicted_cost(self, params: dict) -> float:
+        """Predicted reference seconds. With a world model: its cost model, rescaled by the median
+        ratio of measured to predicted seconds of this campaign's finished reference runs (the
+        cost model learns this machine's current speed from the campaign itself)."""
+        done = [q for q in self.ledger.queries(kind="reference") if q.seconds is not None]
         if self.world_model is not None:
-            return float(self.world_model.predict_cost(params))
-        seconds = [q.seconds for q in self.ledger.queries(kind="reference") if q.seconds is not None]
-        return float(np.mean(seconds)) if seconds else 0.0
+            ratios = [q.seconds / max(float(self.world_model.predict_cost(q.params)), 1e-9) for q in done]
+            return float(self.world_model.predict_cost(params)) * (float(np.median(ratios)) if ratios else 1.0)
+        return float(np.mean([q.seconds for q in done])) if done else 0.0

@@ -53,7 +53,7 @@ def test_plan_baselines_on_reference_md(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["--no-world-model", "--strategy", "world_model"], "contradicts"),
-    ([], "no world model"),
+    ([], "needs --model"),
     (["--no-world-model", "--seed", "-1"], "must not be negative"),
 ])
 def test_plan_argument_errors(tmp_path, argv, message):
