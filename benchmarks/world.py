@@ -66,7 +66,7 @@ def predict_cases(world: WorldModel, paths: list[str], replicas: int, seed0: int
     for i, path in enumerate(paths):
         ref = read_trajectory(path)
         T = float(ref.setpoint_temperature[0])
-        start = _first_frame(ref)
+        start = ref.select(slice(0, 1))
         ps = float(ref.time_ps[-1] - ref.time_ps[0] + ref.record.save_every_ps)
         lag = 10.0 if ps >= 100 else 1.0
         per_replica = max(lag, round(ps / replicas / lag) * lag)
@@ -82,13 +82,6 @@ def predict_cases(world: WorldModel, paths: list[str], replicas: int, seed0: int
                           "raw_std": p.std / scale}
         cases.append(case)
     return cases
-
-
-def _first_frame(ref):
-    from sciwm.world.bundle import _frames
-    keep = np.zeros(ref.n_frames, bool)
-    keep[0] = True
-    return _frames(ref, keep)
 
 
 def score(cases: list[dict], calibration: dict) -> dict:

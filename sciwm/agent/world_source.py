@@ -20,7 +20,7 @@ from sciwm.agent.sources import Evaluation
 from sciwm.data import read_trajectory, write_trajectory
 from sciwm.errors import InputError
 from sciwm.protocol import Protocol, Segment
-from sciwm.world.bundle import WorldModel, _frames
+from sciwm.world.bundle import WorldModel
 from sciwm.world.cost import describe_request
 from sciwm.world.observables import OBSERVABLES
 
@@ -39,9 +39,7 @@ class EmulatedSource:
 
     def _start(self, temperature: float):
         traj = min(self._starts, key=lambda t: abs(float(t.setpoint_temperature[-1]) - temperature))
-        keep = np.zeros(traj.n_frames, bool)
-        keep[-1] = True
-        return _frames(traj, keep)
+        return traj.select(slice(-1, None))
 
     def _emulate(self, params: dict, seed: int):
         per_replica = max(self.lag, round(self.config.run.length_ps / self.members / self.lag) * self.lag)

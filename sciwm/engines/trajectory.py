@@ -121,5 +121,14 @@ class Trajectory:
             traj.unitcell_vectors = self.box
         return traj
 
+    def select(self, keep) -> "Trajectory":
+        """The frames picked by keep (a bool mask, an index array or a slice), every per-frame
+        array included; the topology and run record are shared."""
+        return Trajectory(self.topology, self.time_ps[keep], self.positions[keep],
+                          None if self.box is None else self.box[keep], self.potential_energy[keep],
+                          self.kinetic_energy[keep], self.temperature[keep], self.setpoint_temperature[keep],
+                          self.setpoint_pressure[keep], self.segment[keep], self.record,
+                          {k: v[keep] for k, v in self.extra.items()})
+
     def final_state(self) -> State:
         return State(self.positions[-1].astype(float), None if self.box is None else self.box[-1].astype(float))

@@ -35,14 +35,7 @@ def split_trajectories(trajs: list[Trajectory], val_fraction: float) -> tuple[li
         n_val = round(len(trajs) * val_fraction)
         return trajs[:-n_val], trajs[-n_val:]
     cuts = [int(round(t.n_frames * (1 - val_fraction))) for t in trajs]
-    return [_slice(t, 0, c) for t, c in zip(trajs, cuts)], [_slice(t, c, t.n_frames) for t, c in zip(trajs, cuts)]
-
-
-def _slice(t: Trajectory, a: int, b: int) -> Trajectory:
-    return Trajectory(t.topology, t.time_ps[a:b], t.positions[a:b], None if t.box is None else t.box[a:b],
-                      t.potential_energy[a:b], t.kinetic_energy[a:b], t.temperature[a:b],
-                      t.setpoint_temperature[a:b], t.setpoint_pressure[a:b], t.segment[a:b], t.record,
-                      {k: v[a:b] for k, v in t.extra.items()})
+    return [t.select(slice(0, c)) for t, c in zip(trajs, cuts)], [t.select(slice(c, t.n_frames)) for t, c in zip(trajs, cuts)]
 
 
 @dataclass

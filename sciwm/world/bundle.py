@@ -29,7 +29,7 @@ from sciwm.model.heads import EnergyEnsemble, fit_energy_heads
 from sciwm.model.io import read_config, species_indices
 from sciwm.protocol import Protocol
 from sciwm.train.presets import TrainConfig
-from sciwm.data.jsonfile import write_json_atomic
+from sciwm.data.jsonfile import read_json, write_json_atomic
 from sciwm.train.trainer import train
 from sciwm.world import observables
 from sciwm.world.cost import CostModel, fit_from_records, read_records
@@ -102,7 +102,7 @@ class WorldModel:
     def score(self, observable: str, traj: Trajectory) -> Prediction:
         """Prediction of `observable` from an emulated trajectory's last segment."""
         last = traj.segment == traj.segment.max()
-        part = _frames(traj, last)
+        part = traj.select(last)
         members = observables.member_estimates(observable, part, self.heads)
         sem = observables.sampling_error(observable, part, self.heads)
         spread = float(np.nanstd(members, ddof=1)) if np.sum(np.isfinite(members)) > 1 else 0.0
@@ -139,18 +139,14 @@ def _calibration(calibration: dict, observable: str) -> tuple[float, float]:
     return float(c.get("offset", 0.0)), float(c.get("scale", 1.0))
 
 
-def _frames(traj: Trajectory, keep: np.ndarray) -> Trajectory:
-    return Trajectory(traj.topology, traj.time_ps[keep], traj.positions[keep], None if traj.box is None else traj.box[keep],
-                      traj.potential_energy[keep], traj.kinetic_energy[keep], traj.temperature[keep],
-                      traj.setpoint_temperature[keep], traj.setpoint_pressure[keep], traj.segment[keep], traj.record,
-                      {k: v[keep] for k, v in traj.extra.items()})
-
-
 def build(data_paths: list[str], out_dir: str, cfg: TrainConfig, cost_records: tuple[str, ...] = (), progress: bool = True, log=sys.stderr) -> WorldModel:
     """Train (or resume) the dynamics ensemble, then fit the energy heads, the cost model (on the
     data's run records plus cost_records: .h5 or .jsonl) and the task distribution; write the
     manifest last, so a directory with world.json is complete."""
     history = train(data_paths, out_dir, cfg, log=log, progress=progress)
+    done = os.path.join(out_dir, WORLD_FILE)
+    if os.path.exists(done) and read_json(done).get("data") == [os.path.abspath(p) for p in data_paths]:
+        return WorldModel(out_dir)  # complete already: heads, cost and tasks are not refitted
     trajs = [read_trajectory(p) for p in data_paths]
     manifest = {"data": [os.path.abspath(p) for p in data_paths], "train_seconds": history["seconds"],
                 "heads": False, "cost": False, "tasks": True, "calibration": {}}
