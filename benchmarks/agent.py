@@ -102,12 +102,13 @@ def main(argv=None) -> int:
                 print(f"{name} {strategy} seed {seed}: {seconds:.1f} s {'reached' if reached else 'NOT reached'}",
                       file=sys.stderr, flush=True)
             times = [r["seconds_to_epsilon"] if r["reached"] else np.inf for r in per_seed]
-            rows[strategy] = {"median_seconds_to_epsilon": float(np.median(times)),
+            median = float(np.median(times))
+            rows[strategy] = {"median_seconds_to_epsilon": median if np.isfinite(median) else None,  # None: not reached
                               "reached": sum(r["reached"] for r in per_seed), "per_seed": per_seed}
         wm, bo = rows["world_model"]["median_seconds_to_epsilon"], rows["bo_reference"]["median_seconds_to_epsilon"]
         results["campaigns"][name] = {"epsilon": config.campaign.epsilon, "budget_seconds": config.campaign.budget_seconds,
                                       "model_seconds": model_s, "strategies": rows,
-                                      "ratio_bo_over_world_model": bo / wm if np.isfinite(wm) and wm > 0 else None}
+                                      "ratio_bo_over_world_model": bo / wm if wm and bo else None}
         print(json.dumps({k: {s: (v["median_seconds_to_epsilon"], v["reached"]) for s, v in rows.items()}
                           for k in [name]}), flush=True)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
