@@ -115,15 +115,18 @@ def timescales_plot(lags: np.ndarray, ref_its: np.ndarray, emu_its: np.ndarray |
 def spread_vs_error(spread: np.ndarray, error: np.ndarray, path, unit: str = "",
                     title: str = "Ensemble spread versus error") -> Path:
     """Calibration: per-item ensemble spread (std) against the absolute error of the mean, with
-    root-mean-square error per spread decile; a calibrated ensemble lies on y = x."""
+    root-mean-square error per spread decile (from 20 items up; fewer are shown as points only);
+    a calibrated ensemble lies on y = x."""
     spread, error = np.abs(np.asarray(spread, float)), np.abs(np.asarray(error, float))
     fig = Figure(figsize=(6, 5), layout="constrained")
     ax = fig.subplots()
-    ax.scatter(spread, error, s=8, alpha=0.35, color="0.4", label="items")
-    order = np.argsort(spread)
-    groups = [g for g in np.array_split(order, min(10, len(order))) if len(g)]
-    ax.plot([np.sqrt(np.mean(spread[g] ** 2)) for g in groups], [np.sqrt(np.mean(error[g] ** 2)) for g in groups],
-            "o-", color="tab:orange", label="RMS error per spread bin")
+    few = len(spread) < 20
+    ax.scatter(spread, error, s=30 if few else 8, alpha=0.8 if few else 0.35, color="0.3", label="items")
+    if not few:
+        order = np.argsort(spread)
+        groups = [g for g in np.array_split(order, 10) if len(g)]
+        ax.plot([np.sqrt(np.mean(spread[g] ** 2)) for g in groups], [np.sqrt(np.mean(error[g] ** 2)) for g in groups],
+                "o-", color="tab:orange", label="RMS error per spread bin")
     hi = 1.05 * max(spread.max(), error.max(), 1e-12)
     _identity_line(ax, 0, hi)
     u = f" ({unit})" if unit else ""

@@ -45,6 +45,11 @@ def run(args) -> int:
     if r.system["blown_up_replicas"]:
         print(f"warning: replicas {r.system['blown_up_replicas']} blew up; their frames after that were dropped",
               file=sys.stderr)
+    flagged = {k: v for k, v in r.system.get("flagged_frames", {}).items() if v}
+    if flagged:
+        print(f"warning: {sum(traj.extra['flagged'] != 0)} of {traj.n_frames} frames flagged "
+              f"({', '.join(f'{k}: {v}' for k, v in flagged.items())}); see the per-frame array 'flagged'",
+              file=sys.stderr)
     if not args.quiet:
         ns_per_s = protocol.duration_ps * args.replicas * 1e-3 / max(sum(s.wall_seconds for s in r.segments), 1e-12)
         print(f"wrote {args.out}: {traj.n_frames} frames ({args.replicas} replicas), {r.wall_seconds:.2f} s wall, "
