@@ -22,6 +22,7 @@ import numpy as np
 from scipy import stats
 
 from sciwm.data import read_trajectory
+from sciwm.data.jsonfile import read_json, write_json_atomic
 from sciwm.engines.trajectory import Trajectory
 from sciwm.errors import InputError
 from sciwm.model.emulator import EmulatorEngine, system_from_trajectory
@@ -29,7 +30,6 @@ from sciwm.model.heads import EnergyEnsemble, fit_energy_heads
 from sciwm.model.io import read_config, species_indices
 from sciwm.protocol import Protocol
 from sciwm.train.presets import TrainConfig
-from sciwm.data.jsonfile import read_json, write_json_atomic
 from sciwm.train.trainer import train
 from sciwm.world import observables
 from sciwm.world.cost import CostModel, fit_from_records, read_records
