@@ -29,6 +29,7 @@ from sciwm.agent.ledger import Ledger
 from sciwm.agent.reference import ReferenceSource
 from sciwm.agent.report import best_so_far
 from sciwm.bench.cache import RunSpec, ensure_runs
+from sciwm.data.files import write_json_atomic
 from sciwm.train.presets import get_preset
 from sciwm.world.bundle import build
 
@@ -112,9 +113,7 @@ def main(argv=None) -> int:
         print(json.dumps({k: {s: (v["median_seconds_to_epsilon"], v["reached"]) for s, v in rows.items()}
                           for k in [name]}), flush=True)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out + ".tmp", "w") as f:
-        json.dump(results, f, indent=1, default=float)
-    os.replace(args.out + ".tmp", args.out)
+    write_json_atomic(args.out, results, default=float)
     return 0
 
 

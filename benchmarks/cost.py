@@ -26,6 +26,7 @@ import time
 
 import numpy as np
 
+from sciwm.data.files import write_json_atomic
 from sciwm.engines import RunRecord, get_engine
 from sciwm.engines.base import host_info
 from sciwm.protocol import parse_protocol
@@ -228,17 +229,14 @@ def main(argv=None) -> int:
           f"(1-minute load average during the sweep {min(loads):.1f}-{max(loads):.1f}, median {np.median(loads):.1f}); "
           f"this invocation {sweep_seconds:.0f} s")
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    tmp = f"{args.out}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        json.dump({"benchmark": "cost", "date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "machine": host_info(),
+    write_json_atomic(args.out, {"benchmark": "cost", "date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "machine": host_info(),
                    "n_runs": len(examples), "measured_run_seconds": measured, "sweep_wall_seconds": sweep_wall,
                    "invocation_seconds": sweep_seconds,
                    "load_average_before": load, "load_average_after": os.getloadavg(),
                    "run_load_1min": {"min": min(loads), "median": float(np.median(loads)), "max": max(loads)},
                    "split_seed": args.seed, "held_out": shown, "held_out_runs": rows,
                    "splits": {"n": args.splits, **spread}, "noise_floor": floor,
-                   "extrapolation_lj_atoms": {"n_atoms": biggest, **extrapolate}}, f, indent=1)
-    os.replace(tmp, args.out)
+                   "extrapolation_lj_atoms": {"n_atoms": biggest, **extrapolate}})
     print(f"wrote {args.out}")
     return 0
 

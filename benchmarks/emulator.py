@@ -24,12 +24,12 @@ import jax
 
 from sciwm import analysis
 from sciwm.data import read_trajectory, write_trajectory
+from sciwm.data.files import read_json, write_json_atomic
 from sciwm.engines import get_engine
 from sciwm.model.emulator import EmulatorEngine, system_from_trajectory
 from sciwm.protocol import parse_protocol
 from sciwm.systems import get_system
 from sciwm.train.presets import get_preset
-from sciwm.data.jsonfile import read_json
 from sciwm.train.trainer import train
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -173,10 +173,7 @@ def main(argv=None) -> int:
         print(json.dumps(results[key], indent=1), flush=True)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     previous = read_json(args.out) if os.path.exists(args.out) else {}
-    tmp = args.out + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(previous | results, f, indent=1)
-    os.replace(tmp, args.out)
+    write_json_atomic(args.out, previous | results)
     return 0
 
 

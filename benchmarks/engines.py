@@ -12,7 +12,6 @@ Prints the tables; writes JSON (atomically).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -24,6 +23,7 @@ import openmm
 import openmm.unit as u
 
 import sciwm
+from sciwm.data.files import write_json_atomic
 from sciwm.engines import get_engine
 from sciwm.engines.base import host_info
 from sciwm.engines.openmm_engine import build_openmm_system
@@ -142,10 +142,7 @@ def print_tables(speed, overhead) -> None:
 
 def write_json(path: str, data: dict) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=1)
-    os.replace(tmp, path)
+    write_json_atomic(path, data)
 
 
 def main(argv=None) -> int:

@@ -26,9 +26,9 @@ from scipy import stats
 from sciwm.bench import metrics
 from sciwm.bench.cache import RunSpec, ensure_runs
 from sciwm.data import read_trajectory
+from sciwm.data.files import write_json_atomic
 from sciwm.protocol import parse_protocol
 from sciwm.train.presets import get_preset
-from sciwm.data.jsonfile import write_json_atomic
 from sciwm.world import observables
 from sciwm.world.bundle import WorldModel, _calibration, build, fit_calibration
 from sciwm.world.cost import describe_record, evaluate, read_records
@@ -163,9 +163,7 @@ def main(argv=None) -> int:
 def _write(results: dict, path: str) -> None:
     print(json.dumps({k: v for k, v in results.items() if k != "cases"}, indent=1))
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path + ".tmp", "w") as f:
-        json.dump(results, f, indent=1)
-    os.replace(path + ".tmp", path)
+    write_json_atomic(path, results)
 
 
 if __name__ == "__main__":

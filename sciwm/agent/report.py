@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -19,6 +18,7 @@ from matplotlib.figure import Figure
 from sciwm.agent.config import CampaignConfig
 from sciwm.agent.ledger import Ledger, Query
 from sciwm.agent.objective import Objective
+from sciwm.data.files import write_atomic, write_text_atomic
 
 
 def best_so_far(objective: Objective, rows: list[Query]) -> tuple[np.ndarray, np.ndarray]:
@@ -35,20 +35,6 @@ def best_so_far(objective: Objective, rows: list[Query]) -> tuple[np.ndarray, np
     return np.array(xs), np.array(ys)
 
 
-def _atomic_write(path: str, write) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".sciwm-partial-", suffix=os.path.splitext(path)[1], dir=folder)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def plot_best_so_far(curves: dict[str, tuple[np.ndarray, np.ndarray]], objective: Objective, path: str) -> None:
     fig = Figure(figsize=(7, 4.2), layout="constrained")
     ax = fig.subplots()
@@ -60,7 +46,7 @@ def plot_best_so_far(curves: dict[str, tuple[np.ndarray, np.ndarray]], objective
            title=f"{objective.describe()} ({better} is better)")
     ax.title.set_fontsize(9)
     ax.legend()
-    _atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
+    write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110), suffix=".png")
 
 
 def write_report(campaigns: dict[str, str], config: CampaignConfig, out_dir: str) -> str:
@@ -96,9 +82,5 @@ def write_report(campaigns: dict[str, str], config: CampaignConfig, out_dir: str
               + " Predicted seconds come from the cost model the strategy used (the world model's, "
               "or the mean of the seconds measured so far).", ""]
     path = os.path.join(out_dir, "report.md")
-
-    def write(tmp):
-        with open(tmp, "w") as f:
-            f.write("\n".join(lines))
-    _atomic_write(path, write)
+    write_text_atomic(path, "\n".join(lines))
     return path

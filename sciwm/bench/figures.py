@@ -8,7 +8,6 @@ The first curve or panel passed is the reference; "world model" curves follow.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
 from sciwm.bench import metrics
+from sciwm.data.files import write_atomic
 
 DPI = 110
 MISS, HIT = "tab:red", "tab:blue"
@@ -24,12 +24,7 @@ MISS, HIT = "tab:red", "tab:blue"
 def _save(fig: Figure, path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        fig.savefig(tmp, format="png", dpi=DPI)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI), suffix=".png")
     return path
 
 

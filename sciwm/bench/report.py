@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sciwm.data.files import write_atomic, write_json_atomic, write_text_atomic
+
 # metric name -> (target as text, test on (value, noise floor)); metrics not named have no target
 TARGETS = {
     "jsd_phi_psi_2d": ("<= noise floor + 0.05", lambda v, f: v - f <= 0.05),
@@ -159,9 +161,7 @@ class Bench:
         dest = os.path.join(self.data, name or os.path.basename(path))
         if os.path.abspath(path) != dest and (not os.path.exists(dest) or os.path.getsize(dest) != os.path.getsize(path)
                                               or os.path.getmtime(dest) < os.path.getmtime(path)):
-            tmp = f"{dest}.{os.getpid()}.tmp"
-            shutil.copyfile(path, tmp)
-            os.replace(tmp, dest)
+            write_atomic(dest, lambda tmp: shutil.copyfile(path, tmp), suffix=".h5")
         return self.rel(dest)
 
     def compare(self, metric: str, value: float, floor: float | None, reference: str, emulated: str,
@@ -219,19 +219,12 @@ def versions() -> dict:
     return out
 
 
-def write_json_atomic(path: str, data) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=1, default=_num)
-    os.replace(tmp, path)
-
-
 def write_metrics(bench: Bench, header: dict) -> str:
     """DIR/metrics.json: header (preset, machine, versions, seeds, ...), data sizes, stage
     times, per-section metrics and the comparisons list."""
     path = os.path.join(bench.out, "metrics.json")
     write_json_atomic(path, header | {"data_sizes": bench.data_sizes, "stage_seconds": bench.stages,
-                                      **{k: v for k, v in bench.sections.items()}, "comparisons": bench.comparisons})
+                                      **bench.sections, "comparisons": bench.comparisons}, default=_num)
     return path
 
 
@@ -312,8 +305,5 @@ def write_report(bench: Bench, header: dict, intro: list[str]) -> str:
     for caption, rel in bench.figures:
         lines += [f"![{caption}]({rel})", "", f"*{caption}*", ""]
     path = os.path.join(bench.out, "report.md")
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, "\n".join(lines) + "\n")
     return path

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 
 import numpy as np
 import tables
 from mdtraj.formats import HDF5TrajectoryFile
 from mdtraj.utils import box_vectors_to_lengths_and_angles, lengths_and_angles_to_box_vectors
 
+from sciwm.data.files import write_atomic
 from sciwm.engines.trajectory import RunRecord, Trajectory
 from sciwm.errors import InputError
 
@@ -28,24 +28,13 @@ _SETPOINTS = ("setpoint_temperature", "setpoint_pressure", "segment")
 
 
 def write_trajectory(traj: Trajectory, path: str) -> None:
-    """Write atomically: a temporary file beside `path`, then os.replace."""
+    """Write atomically (sciwm.data.files.write_atomic): never half a file."""
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise InputError(f"cannot write {path}: folder {folder} does not exist")
     if not os.access(folder, os.W_OK):
         raise InputError(f"cannot write {path}: folder {folder} is not writable")
-    fd, tmp = tempfile.mkstemp(prefix=".sciwm-partial-", suffix=".h5", dir=folder)
-    os.close(fd)
-    try:
-        _write(traj, tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file ordinary permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, lambda tmp: _write(traj, tmp), suffix=".h5")
 
 
 def _write(traj: Trajectory, path: str) -> None:

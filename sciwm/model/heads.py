@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from sciwm.data.files import write_bytes_atomic, write_json_atomic
 from sciwm.errors import InputError
 from sciwm.model.graph import knn_graph
 
@@ -106,12 +107,9 @@ class EnergyEnsemble:
 
     def save(self, directory: str) -> None:
         os.makedirs(directory, exist_ok=True)
-        for name, payload in (("energy_head.msgpack", flax.serialization.to_bytes(self.params)),
-                              ("energy_head.json", json.dumps(asdict(self.config) | {"atom_species": self.species.tolist()}).encode())):
-            tmp = os.path.join(directory, f".{name}.tmp")
-            with open(tmp, "wb") as f:
-                f.write(payload)
-            os.replace(tmp, os.path.join(directory, name))
+        write_bytes_atomic(os.path.join(directory, "energy_head.msgpack"), flax.serialization.to_bytes(self.params))
+        write_json_atomic(os.path.join(directory, "energy_head.json"),
+                          asdict(self.config) | {"atom_species": self.species.tolist()})
 
     @classmethod
     def load(cls, directory: str) -> "EnergyEnsemble":

@@ -16,7 +16,7 @@ import optax
 import orbax.checkpoint as ocp
 
 from sciwm.data import read_trajectory
-from sciwm.data.jsonfile import read_json, write_json_atomic
+from sciwm.data.files import read_json, write_json_atomic
 from sciwm.errors import InputError
 from sciwm.model.backbone import VelocityNet
 from sciwm.model.io import CHECKPOINTS, CONFIG_FILE, init_params, species_indices

@@ -22,7 +22,7 @@ import numpy as np
 from scipy import stats
 
 from sciwm.data import read_trajectory
-from sciwm.data.jsonfile import read_json, write_json_atomic
+from sciwm.data.files import read_json, write_json_atomic
 from sciwm.engines.trajectory import Trajectory
 from sciwm.errors import InputError
 from sciwm.model.emulator import EmulatorEngine, system_from_trajectory

@@ -27,7 +27,7 @@ import numpy as np
 from scipy import optimize, special, stats
 
 from sciwm.engines.trajectory import RunRecord
-from sciwm.data.jsonfile import write_json_atomic
+from sciwm.data.files import read_tagged_json, write_json_atomic
 from sciwm.errors import InputError
 from sciwm.protocol import Protocol, parse_protocol
 from sciwm.systems import System, get_system
@@ -252,18 +252,13 @@ class CostModel:
                 "sigma": self.sigma, "dof": self.dof, "n_train": self.n_train, "interval": self.interval}
 
     def save(self, path: str) -> None:
-        """Write JSON atomically (sciwm.data.jsonfile)."""
+        """Write JSON atomically (sciwm.data.files)."""
         write_json_atomic(path, self.to_json())
 
     @classmethod
     def load(cls, path: str) -> "CostModel":
-        if not os.path.isfile(path):
-            raise InputError(f"no cost model at {path}")
+        state = read_tagged_json(path, "sciwm-cost-model", "cost model")
         try:
-            with open(path) as f:
-                state = json.load(f)
-            if state.get("format") != "sciwm-cost-model":
-                raise ValueError("not a sciwm cost model")
             return cls(state)
         except (ValueError, KeyError, TypeError) as exc:
             raise InputError(f"corrupt cost model {path}: {exc}") from None

@@ -18,7 +18,7 @@ import numpy as np
 
 from sciwm.data import read_trajectory
 from sciwm.engines.trajectory import State
-from sciwm.data.jsonfile import write_json_atomic
+from sciwm.data.files import read_tagged_json, write_json_atomic
 from sciwm.errors import InputError
 from sciwm.protocol import Protocol, Segment
 from sciwm.systems import System, get_system
@@ -118,20 +118,15 @@ class TaskDistribution:
         return {"format": "sciwm-task-distribution", "version": 1, "entries": self.entries}
 
     def save(self, path: str) -> None:
-        """Write JSON atomically (sciwm.data.jsonfile); frames stay in their files."""
+        """Write JSON atomically (sciwm.data.files); frames stay in their files."""
         write_json_atomic(path, self.to_json())
 
     @classmethod
     def load(cls, path: str) -> "TaskDistribution":
-        if not os.path.isfile(path):
-            raise InputError(f"no task distribution at {path}")
+        data = read_tagged_json(path, "sciwm-task-distribution", "task distribution")
         try:
-            with open(path) as f:
-                data = json.load(f)
-            if data.get("format") != "sciwm-task-distribution":
-                raise ValueError("not a sciwm task distribution")
             return cls(list(data["entries"]))
-        except (ValueError, KeyError, TypeError) as exc:
+        except (KeyError, TypeError) as exc:
             raise InputError(f"corrupt task distribution {path}: {exc}") from None
 
 
