@@ -13,6 +13,7 @@ def test_js_distance_identical_and_disjoint(rng):
     left = np.column_stack([rng.uniform(-3, -0.1, 1000), rng.uniform(-3, 3, 1000)])
     right = np.column_stack([rng.uniform(0.1, 3, 1000), rng.uniform(-3, 3, 1000)])
     assert analysis.js_distance(left, right) == pytest.approx(np.sqrt(np.log(2)), rel=1e-9)
+    assert analysis.js_distance_1d(left[:, 0], right[:, 0]) == pytest.approx(np.sqrt(np.log(2)), rel=1e-9)
 
 
 def test_alpha_r_and_core_transitions():

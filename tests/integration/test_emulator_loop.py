@@ -10,13 +10,12 @@ import numpy as np
 import pytest
 
 from sciwm.cli.main import main
-from sciwm.data import read_trajectory, write_trajectory
-from sciwm.engines.openmm_engine import OpenMMEngine
+from sciwm.bench.cache import ReferenceRun, ensure_runs
+from sciwm.data import read_trajectory
 from sciwm.errors import InputError, SimulationError
 from sciwm.model.emulator import EmulatorEngine, system_from_trajectory
 from sciwm.model.io import load_model
 from sciwm.protocol import parse_protocol
-from sciwm.systems import get_system
 from sciwm.train import trainer as trainer_module
 from sciwm.train.presets import get_preset
 from sciwm.train.trainer import train
@@ -25,12 +24,9 @@ from sciwm.train.trainer import train
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     folder = tmp_path_factory.mktemp("ref")
-    paths = []
-    for seed, protocol in enumerate(["T=300K,t=40ps; T=350K,t=20ps", "T=300K,t=30ps"]):
-        traj = OpenMMEngine().run(get_system("ala2"), parse_protocol(protocol), save_every_ps=1.0, seed=seed)
-        paths.append(str(folder / f"ref{seed}.h5"))
-        write_trajectory(traj, paths[-1])
-    return paths
+    runs = [ReferenceRun(str(folder / f"ref{seed}.h5"), "ala2", protocol, seed)
+            for seed, protocol in enumerate(["T=300K,t=40ps; T=350K,t=20ps", "T=300K,t=30ps"])]
+    return ensure_runs(runs, processes=1)
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,11 @@ import numpy as np
 import pytest
 
 from sciwm.cli.main import main
-from sciwm.data import read_trajectory, write_trajectory
-from sciwm.engines.openmm_engine import OpenMMEngine
+from sciwm.bench.cache import ReferenceRun, ensure_runs
+from sciwm.data import read_trajectory
 from sciwm.errors import InputError, SimulationError
 from sciwm.model.emulator import EmulatorEngine, system_from_trajectory
 from sciwm.protocol import parse_protocol
-from sciwm.systems import get_system
 from sciwm.train.presets import get_preset
 from sciwm.world.bundle import WorldModel, build
 from sciwm.world.cost import describe_request
@@ -21,12 +20,9 @@ from sciwm.world.cost import describe_request
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     folder = tmp_path_factory.mktemp("ref")
-    paths = []
-    for seed, protocol in enumerate(["T=300K,t=30ps", "T=350K,t=30ps", "T=300K,t=20ps; T=330K,t=10ps"]):
-        traj = OpenMMEngine().run(get_system("ala2"), parse_protocol(protocol), save_every_ps=1.0, seed=seed)
-        paths.append(str(folder / f"ref{seed}.h5"))
-        write_trajectory(traj, paths[-1])
-    return paths
+    runs = [ReferenceRun(str(folder / f"ref{seed}.h5"), "ala2", protocol, seed)
+            for seed, protocol in enumerate(["T=300K,t=30ps", "T=350K,t=30ps", "T=300K,t=20ps; T=330K,t=10ps"])]
+    return ensure_runs(runs, processes=1)
 
 
 @pytest.fixture(scope="module")
