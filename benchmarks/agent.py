@@ -28,7 +28,7 @@ from sciwm.agent.demo import train_config as demo_train_config
 from sciwm.agent.ledger import Ledger
 from sciwm.agent.reference import ReferenceSource
 from sciwm.agent.report import best_so_far
-from sciwm.bench.cache import RunSpec, ensure_runs
+from sciwm.bench.cache import ReferenceRun, ensure_runs
 from sciwm.data.files import write_json_atomic
 from sciwm.train.presets import get_preset
 from sciwm.world.bundle import build
@@ -45,16 +45,15 @@ def world_model(config, folder: str) -> str:
     temps = np.linspace(t_lo, t_hi, 3)
     pressures = np.linspace(*bounds["pressure_bar"], 3) if "pressure_bar" in bounds else [None] * 3
     length = "1ns" if config.system.startswith("ala2") else "100ps"
-    specs = [RunSpec(os.path.join(folder, f"data-{i}.h5"), config.system,
+    specs = [ReferenceRun(os.path.join(folder, f"data-{i}.h5"), config.system,
                      f"T={T:g}K" + (f",P={P:g}bar" if P is not None else "") + f",t={length}", i,
                      options={"equilibrate_ps": 20.0}, system_options=dict(config.system_options))
              for i, (T, P) in enumerate(zip(temps, pressures))]
     paths = ensure_runs(specs)
     model_dir = os.path.join(folder, "model")
-    if not os.path.exists(os.path.join(model_dir, "world.json")):
-        cfg = demo_train_config() if config.system.startswith("ala2") else \
-            get_preset("lj", steps=400, ensemble=3, head_steps=200)
-        build(paths, model_dir, cfg, progress=False)
+    cfg = demo_train_config() if config.system.startswith("ala2") else \
+        get_preset("lj", steps=400, ensemble=3, head_steps=200)
+    build(paths, model_dir, cfg, progress=False)
     return model_dir
 
 

@@ -23,6 +23,7 @@ import time
 import jax
 
 from sciwm import analysis
+from sciwm.bench.cache import ReferenceRun, ensure_runs
 from sciwm.data import read_trajectory, write_trajectory
 from sciwm.data.files import read_json, write_json_atomic
 from sciwm.engines import get_engine
@@ -41,15 +42,9 @@ LJ_PRESSURES = (1.0, 1000.0)
 LJ_LAG_PS = 5.0
 
 
-def reference(name: str, system: str, protocol: str, seed: int, **kwargs) -> str:
-    """Path of a cached reference run; simulated here if missing (same settings as ever)."""
-    path = os.path.join(DATA, f"{name}.h5")
-    if not os.path.exists(path):
-        print(f"simulating {name} ...", file=sys.stderr)
-        engine = get_engine("openmm", equilibrate_ps=kwargs.pop("equilibrate_ps"), **kwargs)
-        traj = engine.run(get_system(system), parse_protocol(protocol), save_every_ps=1.0, seed=seed)
-        write_trajectory(traj, path)
-    return path
+def reference(name: str, system: str, protocol: str, seed: int, **options) -> str:
+    """Path of a cached reference run (sciwm.bench.cache); simulated here if missing."""
+    return ensure_runs([ReferenceRun(os.path.join(DATA, f"{name}.h5"), system, protocol, seed, 1.0, options)])[0]
 
 
 def trained(name: str, data: list[str], preset: str) -> tuple[str, float]:

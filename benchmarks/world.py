@@ -24,13 +24,13 @@ import numpy as np
 from scipy import stats
 
 from sciwm.bench import metrics
-from sciwm.bench.cache import RunSpec, ensure_runs
+from sciwm.bench.cache import ReferenceRun, ensure_runs
 from sciwm.data import read_trajectory
 from sciwm.data.files import write_json_atomic
 from sciwm.protocol import parse_protocol
 from sciwm.train.presets import get_preset
 from sciwm.world import observables
-from sciwm.world.bundle import WorldModel, _calibration, build, fit_calibration
+from sciwm.world.bundle import WorldModel, build, calibration_of, fit_calibration
 from sciwm.world.cost import describe_record, evaluate, read_records
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -50,7 +50,7 @@ def preset(quick: bool, steps: int | None = None):
 
 def specs(folder: str, quick: bool):
     train_ns, case_ns, seeds = (0.2, 0.05, 2) if quick else (4.0, 1.0, 3)
-    spec = lambda name, T, ns, seed: RunSpec(os.path.join(folder, f"{name}.h5"), "ala2",  # noqa: E731
+    spec = lambda name, T, ns, seed: ReferenceRun(os.path.join(folder, f"{name}.h5"), "ala2",  # noqa: E731
                                              f"T={T:g}K,t={ns * 1000:g}ps", seed, options={"equilibrate_ps": 50.0,
                                                                                           "platform": "Reference"})
     train = [spec(f"train-{T:g}K", T, train_ns, 1) for T in TRAIN_T]
@@ -77,7 +77,7 @@ def predict_cases(world: WorldModel, paths: list[str], replicas: int, seed0: int
                 "flagged_fraction": float(np.mean(traj.extra["flagged"] != 0))}
         for name in OBSERVABLES:
             p = world.score(name, traj)
-            offset, scale = _calibration(world.calibration, name)  # raw (uncalibrated) numbers are kept
+            offset, scale = calibration_of(world.calibration, name)  # raw (uncalibrated) numbers are kept
             case[name] = {"truth": float(observables.per_frame(name, ref).mean()), "mean": p.mean - offset,
                           "raw_std": p.std / scale}
         cases.append(case)
@@ -146,9 +146,7 @@ def main(argv=None) -> int:
             for j, (k, v) in enumerate((("calibration", calib), ("held_out", held), ("outside", out)))}
     stages["emulate_s"] = time.perf_counter() - t0 - stages["reference_s"] - stages["train_s"]
     calibration = calibrate(sets)
-    for name, fitted in calibration.items():
-        world.calibration[name] = fitted
-    write_json_atomic(os.path.join(model_dir, "world.json"), world.manifest)
+    world.save_calibration(calibration)
     results |= summarise(sets, calibration)
     results["cases"] = sets
     if world.cost is not None:

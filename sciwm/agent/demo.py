@@ -20,9 +20,9 @@ from sciwm.agent.campaign import load_world_model_source, run_campaign
 from sciwm.agent.config import config_from_dict
 from sciwm.agent.reference import ReferenceSource
 from sciwm.agent.report import write_report
-from sciwm.bench.cache import RunSpec, ensure_runs
+from sciwm.bench.cache import ReferenceRun, ensure_runs
 from sciwm.train.presets import get_preset
-from sciwm.world.bundle import WorldModel, build
+from sciwm.world.bundle import build
 
 SYSTEM = "ala2-implicit"
 DATA_T = (280.0, 380.0, 480.0)  # K, 1 ns each
@@ -56,16 +56,14 @@ def run_demo(out_dir: str, log=sys.stderr) -> str:
         print(f"[demo] {name}: {times[name]:.0f} s", file=log, flush=True)
         t0 = time.perf_counter()
 
-    specs = [RunSpec(os.path.join(out_dir, "data", f"{SYSTEM}-{T:g}K.h5"), SYSTEM, f"T={T:g}K,t=1ns", seed,
+    specs = [ReferenceRun(os.path.join(out_dir, "data", f"{SYSTEM}-{T:g}K.h5"), SYSTEM, f"T={T:g}K,t=1ns", seed,
                      options={"equilibrate_ps": 20.0}) for seed, T in enumerate(DATA_T)]
     print(f"[demo] 1/4 reference data: {SYSTEM} at {', '.join(f'{T:g}' for T in DATA_T)} K, 1 ns each", file=log)
     paths = ensure_runs(specs, log=log)
     stage("reference data")
     model_dir = os.path.join(out_dir, "model")
     print("[demo] 2/4 world model: 3-member equivariant ensemble, energy heads, cost model, tasks", file=log)
-    if not os.path.exists(os.path.join(model_dir, "world.json")):
-        build(paths, model_dir, train_config(), progress=False, log=log)
-    WorldModel(model_dir)  # fails here, clearly, if the bundle is incomplete
+    build(paths, model_dir, train_config(), progress=False, log=log)
     stage("world model")
     config = config_from_dict(CAMPAIGN, "demo campaign")
     reference = ReferenceSource.from_config(config)

@@ -22,7 +22,7 @@ import numpy as np
 
 from sciwm import analysis
 from sciwm.bench import figures, metrics
-from sciwm.bench.cache import RunSpec
+from sciwm.bench.cache import ReferenceRun
 from sciwm.bench.report import Bench, Case, condition, fmt, label
 from sciwm.errors import InputError
 from sciwm.train.presets import TrainConfig, get_preset
@@ -82,13 +82,13 @@ def train_config(part: Ala2Part, seed: int) -> TrainConfig:
     return get_preset(part.train_preset, **({"seed": seed, "ensemble": part.ensemble} | part.train))
 
 
-def run_spec(part: Ala2Part, path: str, protocol: str, seed: int, equilibrate: bool = True) -> RunSpec:
+def run_spec(part: Ala2Part, path: str, protocol: str, seed: int, equilibrate: bool = True) -> ReferenceRun:
     """One reference run: OpenMM Reference platform (fastest for 22 atoms), frames every 1 ps."""
     options = {"equilibrate_ps": part.equilibrate_ps if equilibrate else 0.0, "platform": "Reference"}
-    return RunSpec(path, NAME, protocol, seed, FRAME_PS, options)
+    return ReferenceRun(path, NAME, protocol, seed, FRAME_PS, options)
 
 
-def reference_specs(part: Ala2Part, cache: str, seed: int) -> tuple[list[RunSpec], list[RunSpec], list[Case]]:
+def reference_specs(part: Ala2Part, cache: str, seed: int) -> tuple[list[ReferenceRun], list[ReferenceRun], list[Case]]:
     """(training runs, evaluation runs, evaluation cases); Reference platform, frames every 1 ps."""
     if part.lag_ps < FRAME_PS or abs(part.lag_ps / FRAME_PS - round(part.lag_ps / FRAME_PS)) > 1e-9:
         raise InputError(f"ala2 lag {part.lag_ps:g} ps must be a whole multiple of the {FRAME_PS:g} ps frames")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
-class RunSpec:
+class ReferenceRun:
     """One reference run: output path, system name, protocol string, seed, frame interval (ps),
     engine options (platform, equilibrate_ps, ...) and system options (n_atoms, ...)."""
 
@@ -23,8 +23,12 @@ class RunSpec:
     system_options: dict = field(default_factory=dict)
 
 
-def _run(spec: RunSpec) -> str:
+def _one_thread() -> None:
+    """Pool worker set-up: one OpenMM CPU thread per process (processes fill the cores)."""
     os.environ.setdefault("OPENMM_CPU_THREADS", "1")
+
+
+def _run(spec: ReferenceRun) -> str:
     from sciwm.data import write_trajectory
     from sciwm.engines import get_engine
     from sciwm.protocol import parse_protocol
@@ -37,7 +41,7 @@ def _run(spec: RunSpec) -> str:
     return spec.path
 
 
-def ensure_runs(specs: list[RunSpec], processes: int | None = None, log=sys.stderr) -> list[str]:
+def ensure_runs(specs: list[ReferenceRun], processes: int | None = None, log=sys.stderr) -> list[str]:
     """Paths of all runs, simulating (in parallel) those whose file does not exist yet."""
     missing = [s for s in specs if not os.path.exists(s.path)]
     for s in missing:
@@ -49,6 +53,6 @@ def ensure_runs(specs: list[RunSpec], processes: int | None = None, log=sys.stde
             for s in missing:
                 _run(s)
         else:
-            with multiprocessing.get_context("spawn").Pool(n) as pool:
+            with multiprocessing.get_context("spawn").Pool(n, initializer=_one_thread) as pool:
                 pool.map(_run, missing, chunksize=1)
     return [s.path for s in specs]

@@ -18,7 +18,7 @@ import numpy as np
 
 from sciwm import analysis
 from sciwm.bench import figures, metrics
-from sciwm.bench.cache import RunSpec
+from sciwm.bench.cache import ReferenceRun
 from sciwm.bench.report import Bench, Case, condition, label
 from sciwm.errors import InputError
 from sciwm.train.presets import TrainConfig, get_preset
@@ -71,14 +71,14 @@ def train_config(part: LjPart, seed: int) -> TrainConfig:
     return get_preset(part.train_preset, **({"seed": seed, "ensemble": part.ensemble} | part.train_overrides))
 
 
-def run_spec(part: LjPart, path: str, protocol: str, seed: int, equilibrate: bool = True) -> RunSpec:
+def run_spec(part: LjPart, path: str, protocol: str, seed: int, equilibrate: bool = True) -> ReferenceRun:
     """One reference run: OpenMM CPU platform (one thread per process), frames every 1 ps, a
     disordered start drawn with the run's seed."""
     options = {"equilibrate_ps": part.equilibrate_ps if equilibrate else 0.0, "platform": "CPU"}
-    return RunSpec(path, NAME, protocol, seed, FRAME_PS, options, {"n_atoms": part.n_atoms, "seed": seed})
+    return ReferenceRun(path, NAME, protocol, seed, FRAME_PS, options, {"n_atoms": part.n_atoms, "seed": seed})
 
 
-def reference_specs(part: LjPart, cache: str, seed: int) -> tuple[list[RunSpec], list[RunSpec], list[Case]]:
+def reference_specs(part: LjPart, cache: str, seed: int) -> tuple[list[ReferenceRun], list[ReferenceRun], list[Case]]:
     """(training runs, evaluation runs, evaluation cases); OpenMM CPU platform, frames every 1 ps."""
     if part.lag_ps < FRAME_PS or abs(part.lag_ps / FRAME_PS - round(part.lag_ps / FRAME_PS)) > 1e-9:
         raise InputError(f"lj lag {part.lag_ps:g} ps must be a whole multiple of the {FRAME_PS:g} ps frames")

@@ -78,11 +78,8 @@ def _jumps(part) -> int:
 
 
 def _world(mod, part, bench: Bench, train_paths: list[str], seed: int):
-    from sciwm.world.bundle import WorldModel, build
+    from sciwm.world.bundle import build
     folder = os.path.join(bench.cache, f"model-{mod.NAME}")
-    if os.path.isfile(os.path.join(folder, "world.json")):
-        bench.log(f"reusing the world model in {bench.rel(folder)}")
-        return WorldModel(folder)
     cost = (os.path.abspath(COST_RECORDS),) if os.path.isfile(COST_RECORDS) else ()
     return build(train_paths, folder, mod.train_config(part, seed), cost_records=cost, progress=not bench.quiet,
                  log=bench.logfile)

@@ -141,6 +141,7 @@ class EmulatorEngine:
         out_x, out_box, out_ok, out_spread, out_seg, segments = [], [], [], [], [], []
         done_ps = 0.0
         lag = jnp.float32(save_every_ps)
+        jump_scale = float(displacement_scale(self.config, lag))  # uncertainty unit: rms displacement per lag
         for index, (seg, n_jumps) in enumerate(zip(protocol.segments, jumps)):
             t_seg = time.perf_counter()
             T = jnp.float32(seg.temperature_k)
@@ -156,7 +157,7 @@ class EmulatorEngine:
                 out_x.append(np.asarray(xs))
                 out_box.append(None if boxes is None else np.asarray(boxes))
                 out_ok.append(ok)
-                out_spread.append(np.asarray(spread) / float(displacement_scale(self.config, lag)))
+                out_spread.append(np.asarray(spread) / jump_scale)
                 out_seg.append(np.full(n, index))
                 x = xs[:, -1]
                 box = None if boxes is None else boxes[:, -1]

@@ -103,11 +103,12 @@ class WorldModel:
         """Prediction of `observable` from an emulated trajectory's last segment."""
         last = traj.segment == traj.segment.max()
         part = traj.select(last)
-        members = observables.member_estimates(observable, part, self.heads)
-        sem = observables.sampling_error(observable, part, self.heads)
+        values = observables.per_frame(observable, part, self.heads)  # scored once: heads are not cheap
+        members = observables.member_estimates(values, part)
+        sem = observables.sampling_error(values, part, population=observable == "alpha_r_population")
         spread = float(np.nanstd(members, ddof=1)) if np.sum(np.isfinite(members)) > 1 else 0.0
         raw = float(np.hypot(spread, 0.0 if np.isnan(sem) else sem))
-        offset, scale = _calibration(self.calibration, observable)
+        offset, scale = calibration_of(self.calibration, observable)
         flagged = part.extra.get("flagged", np.zeros(part.n_frames))
         return Prediction(observable, float(np.nanmean(members)) + offset, scale * raw, members, sem,
                           float(np.nanmean(part.extra.get("uncertainty", np.full(1, np.nan)))),
@@ -116,12 +117,17 @@ class WorldModel:
     def calibrate(self, observable: str, predictions: list[Prediction], truths: list[float], level: float = 0.9) -> dict:
         """Fit and save this observable's calibration on held-out reference values (see
         fit_calibration); later predictions use it."""
-        offset0, scale0 = _calibration(self.calibration, observable)
+        offset0, scale0 = calibration_of(self.calibration, observable)
         means = np.array([p.mean - offset0 for p in predictions])
         raw = np.array([p.std / scale0 for p in predictions])
-        self.calibration[observable] = fit_calibration(means, raw, np.asarray(truths, float), level)
+        fitted = fit_calibration(means, raw, np.asarray(truths, float), level)
+        self.save_calibration({observable: fitted})
+        return fitted
+
+    def save_calibration(self, fitted: dict) -> None:
+        """Store {observable: {"offset", "scale"}} in the manifest (atomically)."""
+        self.calibration.update(fitted)
         write_json_atomic(os.path.join(self.directory, WORLD_FILE), self.manifest)
-        return self.calibration[observable]
 
 
 def fit_calibration(means: np.ndarray, raw_stds: np.ndarray, truths: np.ndarray, level: float = 0.9) -> dict:
@@ -134,7 +140,8 @@ def fit_calibration(means: np.ndarray, raw_stds: np.ndarray, truths: np.ndarray,
     return {"offset": offset, "scale": float(np.quantile(z, level) / stats.norm.ppf(0.5 + level / 2))}
 
 
-def _calibration(calibration: dict, observable: str) -> tuple[float, float]:
+def calibration_of(calibration: dict, observable: str) -> tuple[float, float]:
+    """(offset, std scale) of an observable; (0, 1) when it was never calibrated."""
     c = calibration.get(observable, {})
     return float(c.get("offset", 0.0)), float(c.get("scale", 1.0))
 
@@ -142,11 +149,13 @@ def _calibration(calibration: dict, observable: str) -> tuple[float, float]:
 def build(data_paths: list[str], out_dir: str, cfg: TrainConfig, cost_records: tuple[str, ...] = (), progress: bool = True, log=sys.stderr) -> WorldModel:
     """Train (or resume) the dynamics ensemble, then fit the energy heads, the cost model (on the
     data's run records plus cost_records: .h5 or .jsonl) and the task distribution; write the
-    manifest last, so a directory with world.json is complete."""
-    history = train(data_paths, out_dir, cfg, log=log, progress=progress)
+    manifest last, so a directory with world.json is complete. A complete directory built from the
+    same data and settings is loaded as it is."""
     done = os.path.join(out_dir, WORLD_FILE)
-    if os.path.exists(done) and read_json(done).get("data") == [os.path.abspath(p) for p in data_paths]:
-        return WorldModel(out_dir)  # complete already: heads, cost and tasks are not refitted
+    if os.path.exists(done) and read_json(done).get("data") == [os.path.abspath(p) for p in data_paths] \
+            and read_config(out_dir).get("train") == json.loads(json.dumps(cfg.to_json())):
+        return WorldModel(out_dir)  # complete already: nothing is read, trained or refitted again
+    history = train(data_paths, out_dir, cfg, log=log, progress=progress)
     trajs = [read_trajectory(p) for p in data_paths]
     manifest = {"data": [os.path.abspath(p) for p in data_paths], "train_seconds": history["seconds"],
                 "heads": False, "cost": False, "tasks": True, "calibration": {}}

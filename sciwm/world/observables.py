@@ -35,10 +35,9 @@ def per_frame(name: str, traj: Trajectory, heads=None) -> np.ndarray:
     raise InputError(f"unknown observable {name!r}: choose one of {', '.join(OBSERVABLES)}")
 
 
-def member_estimates(name: str, traj: Trajectory, heads=None) -> np.ndarray:
-    """(members,) mean of the observable over each member's valid (unflagged) frames; a reference
-    trajectory is one member."""
-    values = per_frame(name, traj, heads)
+def member_estimates(values: np.ndarray, traj: Trajectory) -> np.ndarray:
+    """(members,) mean of per-frame values over each member's valid (unflagged) frames; a
+    reference trajectory is one member."""
     member = np.asarray(traj.extra.get("member", np.zeros(traj.n_frames, int)))
     valid = np.asarray(traj.extra.get("flagged", np.zeros(traj.n_frames))) == 0
     out = [values[(member == m) & valid].mean() if np.any((member == m) & valid) else np.nan
@@ -46,11 +45,10 @@ def member_estimates(name: str, traj: Trajectory, heads=None) -> np.ndarray:
     return np.asarray(out)
 
 
-def sampling_error(name: str, traj: Trajectory, heads=None, n_blocks: int = 5) -> float:
-    """Standard error of the frame mean from contiguous blocks within each replica (correlated
-    frames): std of block means / sqrt(n_blocks_total); for a population at least the binomial
-    error of the blocks with a Laplace prior, (k+1)/(n+2)."""
-    values = per_frame(name, traj, heads)
+def sampling_error(values: np.ndarray, traj: Trajectory, population: bool = False, n_blocks: int = 5) -> float:
+    """Standard error of the mean of per-frame values from contiguous blocks within each replica
+    (correlated frames): std of block means / sqrt(n_blocks_total); for a population (values 0
+    or 1) at least the binomial error of the blocks with a Laplace prior, (k+1)/(n+2)."""
     replica = np.asarray(traj.extra.get("replica", np.zeros(traj.n_frames, int)))
     means = []
     for r in np.unique(replica):
@@ -59,7 +57,7 @@ def sampling_error(name: str, traj: Trajectory, heads=None, n_blocks: int = 5) -
     if len(means) < 2:
         return float("nan")
     sem = float(np.std(means, ddof=1) / np.sqrt(len(means)))
-    if name == "alpha_r_population":  # all blocks alike is no proof of zero error: Laplace floor
+    if population:  # all blocks alike is no proof of zero error: Laplace floor
         p = (np.sum(means) + 1) / (len(means) + 2)
         sem = max(sem, float(np.sqrt(p * (1 - p) / len(means))))
     return sem
