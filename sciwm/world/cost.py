@@ -312,7 +312,3 @@ def read_records(paths) -> list[RunRecord]:
 def fit_from_records(records, interval: float = 0.9) -> CostModel:
     """Fit on logged runs: each record's description and its wall_seconds."""
     return CostModel.fit([(describe_record(r), r.wall_seconds) for r in records], interval)
-
-
-def fit_from_trajectories(paths, interval: float = 0.9) -> CostModel:
-    return fit_from_records(read_records(paths), interval)
