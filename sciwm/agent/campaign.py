@@ -12,9 +12,11 @@ Round r passes through stages (table `rounds`), each committed before the next a
             acquisition (sciwm.agent.planner; random search: uniform draws). Rows of kind
             world_model (world_model strategy) or reference (baselines).
   imagined  (world_model) every proposal evaluated on the world model.
-  decided   (world_model) a reference row for each proposal when r % reference_every == 0 or the
-            world model's std of the objective observable > uncertainty_threshold (no std, or a
-            failed emulation: always).
+  decided   (world_model) a reference row for each proposal whose world-model std of the
+            objective observable > uncertainty_threshold (no std, or a failed emulation: always),
+            and for every proposal of a round r % reference_every == 0 — except round 0, whose
+            space-filling design the world model stands in for: there only the proposal it rates
+            best is paid for (the first reference result then recalibrates the world model).
   queried   every reference row of the round done or failed (run through the executor).
   complete  (world_model, if the round ran reference MD) refit on all reference results so far.
 Budget (reference seconds = the sum of the runs' measured wall seconds, however many run at once):
@@ -158,11 +160,15 @@ class _Campaign:
 
     def decide(self, r: int) -> str:
         committed = 0.0
+        rows = self.ledger.queries(kind="world_model", round_=r)
+        periodic = {q.id for q in rows} if r % self.loop.reference_every == 0 else set()
+        if r == 0:
+            periodic = {planner.most_promising(self.objective, rows).id} if rows else set()
         with self.ledger.transaction():
-            for q in self.ledger.queries(kind="world_model", round_=r):
+            for q in rows:
                 std = (q.stds or {}).get(self.objective.observable)  # a failed emulation: None
                 uncertain = std is None or not np.isfinite(std) or std > self.loop.uncertainty_threshold
-                if not (r % self.loop.reference_every == 0 or uncertain):
+                if not (q.id in periodic or uncertain):
                     continue
                 if not self.affordable(r, committed + q.predicted_seconds):
                     break

@@ -16,8 +16,8 @@
       rounds: 10                    # at most this many propose-query rounds
       batch_size: 2                 # proposals per round
       initial_points: 4             # space-filling (Sobol) design of round 0
-      reference_every: 3            # world-model strategy: pay for reference when round % k == 0,
-      uncertainty_threshold: 0.01   #   or when the world model's std of the objective exceeds this
+      reference_every: 3            # world-model strategy: pay for reference when round % k == 0 (round 0:
+      uncertainty_threshold: 0.01   #   its best-rated point only), or when its std of the objective exceeds this
       epsilon: null                 # target mode: stop once |y - target| <= epsilon
       acquisition: ei_per_cost      # ei_per_cost | ei | ucb
       ucb_beta: 2.0

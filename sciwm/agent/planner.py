@@ -42,6 +42,22 @@ def best_query(objective: Objective, rows: list[Query]) -> Query | None:
     return done[int(np.argmin(losses))] if losses and np.isfinite(min(losses)) else None
 
 
+def most_promising(objective: Objective, rows: list[Query]) -> Query:
+    """The row to check first: the best feasible one; if none is feasible (or none finished), the
+    one closest to feasibility (summed constraint excess in units of each tolerance), then by loss."""
+    best = best_query(objective, rows)
+    if best is not None:
+        return best
+
+    def excess(q: Query) -> tuple[float, float]:
+        values = q.observables or {}
+        miss = sum(max(0.0, abs(values.get(c.observable, np.inf) - c.target) - c.tolerance) / c.tolerance
+                   for c in objective.constraints) if q.status == "done" else np.inf
+        return (np.nan_to_num(miss, nan=np.inf), objective.loss(values) if q.status == "done" else np.inf)
+
+    return min(rows, key=excess)
+
+
 def fit_surrogates(config: CampaignConfig, reference: list[Query], world_model: list[Query],
                    seed: int) -> dict[str, GP] | None:
     """One GP per modelled observable (None if one has no data at all): a low-fidelity GP on the

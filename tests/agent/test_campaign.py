@@ -143,13 +143,24 @@ def test_budget_is_kept(tmp_path, strategy):
 
 
 def test_world_model_rounds_skip_reference_when_confident(tmp_path):
-    """Confident world model (std below threshold): reference only every `reference_every` rounds."""
+    """Confident world model (std below threshold): reference only every `reference_every` rounds,
+    and in round 0 (the space-filling design) only at the design point the world model rates best."""
     world_model = synthetic.WorldModel(std=1e-6)
-    config = synthetic.config(rounds=3, reference_every=2, uncertainty_threshold=1e-3)
+    config = synthetic.config(rounds=3, reference_every=2, uncertainty_threshold=1e-3, initial_points=4)
     result = campaign(tmp_path, "world_model", world_model=world_model, config=config)
     ledger = Ledger(str(tmp_path / LEDGER_NAME))
-    assert sorted({q.round for q in ledger.queries(kind="reference")}) == [0, 2]
-    assert result.world_model_runs == 6 and len(world_model.refits) == 2
+    reference = ledger.queries(kind="reference")
+    assert sorted({q.round for q in reference}) == [0, 2]
+    assert result.world_model_runs == 8 and len(world_model.refits) == 2
+    design = ledger.queries(kind="world_model", round_=0)
+    (paid,) = [q for q in reference if q.round == 0]
+
+    def excess(q):  # the synthetic world model's density misses the constraint by this much
+        return max(0.0, abs(q.observables["density_g_cm3"] - 1.2) - 0.02)
+
+    best = [q for q in design if excess(q) == 0] or [min(design, key=excess)]
+    expected = max(best, key=lambda q: q.observables["diffusion_nm2_ps"] if excess(q) == 0 else -excess(q))
+    assert paid.params == expected.params
     assert result.predicted_seconds == pytest.approx(result.spent_seconds)  # the cost model is exact here
     ledger.close()
 
