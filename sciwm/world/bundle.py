@@ -103,9 +103,16 @@ class WorldModel:
         """Prediction of `observable` from an emulated trajectory's last segment."""
         last = traj.segment == traj.segment.max()
         part = traj.select(last)
-        values = observables.per_frame(observable, part, self.heads)  # scored once: heads are not cheap
-        members = observables.member_estimates(values, part)
-        sem = observables.sampling_error(values, part, population=observable == "alpha_r_population")
+        if observable == "diffusion_nm2_ps":
+            per_replica, member = observables.jump_diffusion(part)
+            members = np.array([np.nanmean(per_replica[member == m]) if np.any(np.isfinite(per_replica[member == m]))
+                                else np.nan for m in range(int(member.max()) + 1)])
+            n = np.sum(np.isfinite(per_replica))
+            sem = float(np.nanstd(per_replica, ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+        else:
+            values = observables.per_frame(observable, part, self.heads)  # scored once: heads are not cheap
+            members = observables.member_estimates(values, part)
+            sem = observables.sampling_error(values, part, population=observable == "alpha_r_population")
         spread = float(np.nanstd(members, ddof=1)) if np.sum(np.isfinite(members)) > 1 else 0.0
         raw = float(np.hypot(spread, 0.0 if np.isnan(sem) else sem))
         offset, scale = calibration_of(self.calibration, observable)

@@ -47,6 +47,8 @@ def test_bundle_round_trip_and_predictions(data, world_dir):
     assert WorldModel(world_dir).calibration["potential_energy_kj_mol"] == fitted
     again = WorldModel(world_dir).score("potential_energy_kj_mol", a.trajectory)
     assert again.mean == pytest.approx(a.mean + 2 * a.std) and again.std == pytest.approx(a.std * fitted["scale"])
+    diffusion = world.score("diffusion_nm2_ps", a.trajectory)  # from each replica's jumps
+    assert diffusion.members.shape == (2,) and np.all(diffusion.members > 0) and diffusion.std > 0
     seconds, low, high = world.cost.predict(describe_request("ala2", parse_protocol("T=300K,t=10ps")))
     assert 0 < low <= seconds <= high
 
