@@ -1,9 +1,10 @@
 """The world model as a campaign Source: virtual experiments on the emulator ensemble.
 
-A query emulates one segment at the proposed set-points from the logged frame whose set-point is
-nearest (the task distribution's data), with one replica per ensemble member, for the same total
-simulated time as a reference query; observables come with the ensemble's predictive std
-(sciwm.world.bundle.WorldModel.score). predict_cost is the cost model C-hat on the reference run
+A query emulates from the last frame of the logged run whose set-points are nearest the proposal
+(distance in units of each searched parameter's range), with one replica per ensemble member:
+like a reference query, first `equilibrate_ps` (not scored) and then the query's total simulated
+time split over the replicas; observables come with the ensemble's predictive std
+(sciwm.world.bundle.WorldModel.score) — NaN mean and std when every frame is flagged. predict_cost is the cost model C-hat on the reference run
 the campaign would make. refit(paths) recalibrates on the reference results so far: the
 world model is run (deterministically) at each reference query's set-points, and its mean offset
 from reference per observable is subtracted from later predictions, with the scatter of those
@@ -37,14 +38,23 @@ class EmulatedSource:
         self._starts = [read_trajectory(p) for p in self.world.manifest["data"]]
         self._refit_cache: dict[str, dict] = {}
 
-    def _start(self, temperature: float):
-        traj = min(self._starts, key=lambda t: abs(float(t.setpoint_temperature[-1]) - temperature))
-        return traj.select(slice(-1, None))
+    def _start(self, params: dict):
+        def distance(traj) -> float:
+            logged = {"temperature_K": float(traj.setpoint_temperature[-1]),
+                      "pressure_bar": float(traj.setpoint_pressure[-1])}
+            return sum(((logged[p.name] - params[p.name]) / (p.high - p.low)) ** 2 if np.isfinite(logged[p.name])
+                       else 1.0 for p in self.config.parameters)
+
+        return min(self._starts, key=distance).select(slice(-1, None))
 
     def _emulate(self, params: dict, seed: int):
-        per_replica = max(self.lag, round(self.config.run.length_ps / self.members / self.lag) * self.lag)
-        segment = Segment(float(params["temperature_K"]), params.get("pressure_bar"), per_replica)
-        return self.world.emulate(self._start(segment.temperature_k), Protocol((segment,)), replicas=self.members,
+        run = self.config.run
+        T, P = float(params["temperature_K"]), params.get("pressure_bar")
+        per_replica = max(self.lag, round(run.length_ps / self.members / self.lag) * self.lag)
+        segments = (Segment(T, P, per_replica),)
+        if run.equilibrate_ps > 0:
+            segments = (Segment(T, P, max(self.lag, round(run.equilibrate_ps / self.lag) * self.lag)),) + segments
+        return self.world.emulate(self._start(params), Protocol(segments), replicas=self.members,
                                   seed=seed, save_every_ps=self.lag)
 
     def _score(self, traj) -> tuple[dict, dict]:
@@ -88,7 +98,8 @@ class EmulatedSource:
                     params["pressure_bar"] = float(ref.setpoint_pressure[0])
                 truth = measure.read(path).values
                 emulated = {n: self.world.score(n, self._emulate(params, REFIT_SEED)).mean for n in self.observables}
-                self._refit_cache[path] = {n: emulated[n] - truth[n] for n in self.observables if n in truth}
+                self._refit_cache[path] = {n: emulated[n] - truth[n] for n in self.observables
+                                           if n in truth and np.isfinite(emulated[n])}  # NaN: all frames flagged
             for name, diff in self._refit_cache[path].items():
                 pairs[name].append(diff)
         self.offsets = {n: (float(np.mean(d)), float(np.std(d, ddof=1)) if len(d) > 1 else 0.0)

@@ -114,10 +114,11 @@ class WorldModel:
             members = observables.member_estimates(values, part)
             sem = observables.sampling_error(values, part, population=observable == "alpha_r_population")
         spread = float(np.nanstd(members, ddof=1)) if np.sum(np.isfinite(members)) > 1 else 0.0
-        raw = float(np.hypot(spread, 0.0 if np.isnan(sem) else sem))
+        raw = float(np.hypot(spread, 0.0 if np.isnan(sem) else sem)) if np.any(np.isfinite(members)) else np.nan
         offset, scale = calibration_of(self.calibration, observable)
         flagged = part.extra.get("flagged", np.zeros(part.n_frames))
-        return Prediction(observable, float(np.nanmean(members)) + offset, scale * raw, members, sem,
+        mean = float(np.nanmean(members)) if np.any(np.isfinite(members)) else np.nan  # all flagged: no estimate
+        return Prediction(observable, mean + offset, scale * raw, members, sem,
                           float(np.nanmean(part.extra.get("uncertainty", np.full(1, np.nan)))),
                           float(np.mean(flagged != 0)) if part.n_frames else 1.0, traj, traj.record.wall_seconds)
 

@@ -116,12 +116,16 @@ def test_world_model_as_campaign_source(data, world_dir, tmp_path):
     config = config_from_dict({
         "system": "ala2", "parameters": {"temperature_K": [280, 360]},
         "objective": {"observable": "alpha_r_population", "mode": "target", "target": 0.3},
-        "run": {"length_ps": 8, "save_every_ps": 1, "discard_fraction": 0.0},
+        "run": {"length_ps": 8, "save_every_ps": 1, "equilibrate_ps": 2, "discard_fraction": 0.0},
         "campaign": {"budget_seconds": 10, "rounds": 2}})
     source = load_world_model_source(world_dir, config)
     result = str(tmp_path / "q.h5")
     first = source.evaluate({"temperature_K": 300.0}, 3, result)
     assert 0 <= first.values["alpha_r_population"] <= 1 and first.stds["alpha_r_population"] > 0
+    # like a reference query: 2 ps of equilibration, then the 8 ps scored, over 2 replicas of 2-ps jumps
+    emulated = read_trajectory(result)
+    assert np.sum(emulated.segment == 0) == 2 and np.sum(emulated.segment == 1) == 4
+    assert np.all(emulated.setpoint_temperature == 300.0)
     assert source.read(result).values == first.values
     assert source.predict_cost({"temperature_K": 300.0}) > 0
     source.refit(data[:2])
@@ -130,3 +134,14 @@ def test_world_model_as_campaign_source(data, world_dir, tmp_path):
     assert source.offsets == offsets and "alpha_r_population" in offsets
     with pytest.raises(InputError, match="needs --model"):
         load_world_model_source(None, config)
+
+
+def test_all_flagged_frames_predict_nothing(data, world_dir):
+    """A rollout whose every frame is flagged has no estimate: NaN mean and NaN std (an agent then
+    treats it as uncertain), never a confident number."""
+    world = WorldModel(world_dir)
+    traj = world.emulate(read_trajectory(data[0]), parse_protocol("T=300K,t=4ps"), replicas=2, seed=2)
+    traj.extra["flagged"] = np.ones(traj.n_frames, np.uint8)
+    for name in ("alpha_r_population", "diffusion_nm2_ps"):
+        p = world.score(name, traj)
+        assert np.isnan(p.mean) and np.isnan(p.std)
