@@ -4,8 +4,8 @@ A query emulates from the last frame of the logged run whose set-points are near
 (distance in units of each searched parameter's range), with one replica per ensemble member:
 like a reference query, first `equilibrate_ps` (not scored) and then the query's total simulated
 time split over the replicas; observables come with the ensemble's predictive std
-(sciwm.world.bundle.WorldModel.score) — NaN mean and std when every frame is flagged. predict_cost is the cost model C-hat on the reference run
-the campaign would make. refit(paths) recalibrates on the reference results so far: the
+(sciwm.world.bundle.WorldModel.score) — NaN mean and std when every frame is flagged.
+predict_cost is the cost model C-hat on the reference run the campaign would make. refit(paths) recalibrates on the reference results so far: the
 world model is run (deterministically) at each reference query's set-points, and its mean offset
 from reference per observable is subtracted from later predictions, with the scatter of those
 offsets added to the std. This is a refit of the calibration layer, not retraining of T-hat

@@ -75,8 +75,8 @@ PARTS = {
                      train_preset="ala2", train={"steps": 2000, "batch_size": 16, "lags_ps": (1.0, 10.0, 100.0)}),
 }
 # 10-ps jumps: on a 2-core CPU 1-ps jumps of 20 replicas x 3 members take ~30 min per 10-ns condition
-PARTS["full"] = replace(PARTS["ala2"], train_ns=20.0, eval_ns=10.0, budget_s=20.0, lag_ps=10.0, msm_lags=(1, 2, 5, 10),
-                        train=PARTS["ala2"].train | {"steps": 3000})
+PARTS["full"] = replace(PARTS["ala2"], train_ns=20.0, eval_ns=10.0, budget_s=20.0, lag_ps=10.0,
+                        msm_lags=(1, 2, 5, 10), train=PARTS["ala2"].train | {"steps": 3000})
 
 
 def train_config(part: Ala2Part, seed: int) -> TrainConfig:

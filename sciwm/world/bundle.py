@@ -103,12 +103,8 @@ class WorldModel:
         """Prediction of `observable` from an emulated trajectory's last segment."""
         last = traj.segment == traj.segment.max()
         part = traj.select(last)
-        if observable == "diffusion_nm2_ps":
-            per_replica, member = observables.jump_diffusion(part)
-            members = np.array([np.nanmean(per_replica[member == m]) if np.any(np.isfinite(per_replica[member == m]))
-                                else np.nan for m in range(int(member.max()) + 1)])
-            n = np.sum(np.isfinite(per_replica))
-            sem = float(np.nanstd(per_replica, ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+        if observable in observables.PER_TRAJECTORY:
+            members, sem = observables.diffusion_estimates(part)
         else:
             values = observables.per_frame(observable, part, self.heads)  # scored once: heads are not cheap
             members = observables.member_estimates(values, part)

@@ -8,9 +8,10 @@ emulated one. Units: kJ/mol, g/cm^3, nm^2/ps, populations as fractions.
 
 Self-diffusion is a property of a trajectory, not of a frame: for an emulated run it is estimated
 per replica from its jumps, D = <|x(t + lag) - x(t)|^2> / (6 lag) (minimum image, all atoms and
-consecutive frame pairs), then averaged per member. At a lag of several ps in a liquid this is the
-long-time slope plus a small positive offset from the first ps (ballistic and caged motion), so it
-reads a few % above an MSD fit over longer lags; calibration on reference runs removes that bias.
+consecutive frame pairs), then averaged per member. At a lag of several ps in a liquid the MSD
+still carries the offset of its first ps (ballistic and caged motion), so this reads above an MSD
+fit over longer lags; the campaign's recalibration on reference runs removes such a bias. (For a
+molecule the emulator aligns each jump onto the last frame: this is not its diffusion.)
 """
 from __future__ import annotations
 
@@ -64,6 +65,16 @@ def jump_diffusion(traj: Trajectory) -> tuple[np.ndarray, np.ndarray]:
             sq = np.sum(np.diff(x, axis=0) ** 2, axis=2).mean(1)  # (pairs,) atom-mean squared jump
             d[i] = float(np.mean(sq[ok] / (6.0 * lag[ok])))
     return d, members
+
+
+def diffusion_estimates(traj: Trajectory) -> tuple[np.ndarray, float]:
+    """((members,) D per member in nm^2/ps, the mean of its replicas' jump estimates; standard error
+    over all replicas, NaN with fewer than 2). A member with no valid jump gets NaN."""
+    per_replica, member = jump_diffusion(traj)
+    members = np.array([np.nanmean(per_replica[member == m]) if np.any(np.isfinite(per_replica[member == m]))
+                        else np.nan for m in range(int(member.max()) + 1)])
+    n = int(np.sum(np.isfinite(per_replica)))
+    return members, float(np.nanstd(per_replica, ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
 
 
 def member_estimates(values: np.ndarray, traj: Trajectory) -> np.ndarray:

@@ -27,6 +27,9 @@ def test_jump_diffusion_recovers_a_random_walk_through_the_box(rng):
     d, member = observables.jump_diffusion(traj)
     assert member.tolist() == [0, 1, 0, 1]
     np.testing.assert_allclose(d, d_true, rtol=0.05)  # 2,500 squared jumps per replica: ~3% error
+    members, sem = observables.diffusion_estimates(traj)
+    np.testing.assert_allclose(members, [d[[0, 2]].mean(), d[[1, 3]].mean()])
+    assert 0 < sem < 0.05 * d_true
     flagged = traj.extra["flagged"].copy()
     flagged[6:12] = 1  # replica 1 entirely flagged: no estimate, never a made-up number
     traj.extra["flagged"] = flagged
