@@ -161,9 +161,10 @@ class _Campaign:
     def decide(self, r: int) -> str:
         committed = 0.0
         rows = self.ledger.queries(kind="world_model", round_=r)
-        periodic = {q.id for q in rows} if r % self.loop.reference_every == 0 else set()
-        if r == 0:
+        if r == 0:  # the design: only the point the world model rates best
             periodic = {planner.most_promising(self.objective, rows).id} if rows else set()
+        else:
+            periodic = {q.id for q in rows} if r % self.loop.reference_every == 0 else set()
         with self.ledger.transaction():
             for q in rows:
                 std = (q.stds or {}).get(self.objective.observable)  # a failed emulation: None

@@ -92,8 +92,7 @@ def cost(bench: Bench, runs: list[dict]) -> None:
                                                    title="Cost model: predicted versus measured wall time"),
                      "Predicted (with 90% interval) against measured wall seconds of this benchmark's runs")
     bench.sections["cost"] = out
-    err = out.get("cost_mape_percent") or math.nan
-    emu = out.get("emulator_cost_mape_percent") or math.nan
+    err, emu = (math.nan if out.get(k) is None else out[k] for k in ("cost_mape_percent", "emulator_cost_mape_percent"))
     note = (f"Reference runs: MAPE {err:.0f}% {mark('cost_mape_percent', err)} (target < 25%, over "
             f"{out.get('n_reference', 0)} runs). Emulator runs: MAPE {emu:.0f}% (no target; the first emulation in a "
             "process includes compiling its rollout, which the cost model does not separate). Interval coverage "
