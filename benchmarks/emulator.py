@@ -27,7 +27,9 @@ from sciwm.bench.cache import ReferenceRun, ensure_runs
 from sciwm.data import read_trajectory, write_trajectory
 from sciwm.data.files import read_json, write_json_atomic
 from sciwm.engines import get_engine
+from sciwm.model.corrector import Corrector, training_system
 from sciwm.model.emulator import EmulatorEngine, system_from_trajectory
+from sciwm.model.io import read_config
 from sciwm.protocol import parse_protocol
 from sciwm.systems import get_system
 from sciwm.train.presets import get_preset
@@ -50,11 +52,28 @@ def reference(name: str, system: str, protocol: str, seed: int, **options) -> st
 def trained(name: str, data: list[str], preset: str) -> tuple[str, float]:
     overrides = {"steps": OPTIONS["steps"]} if OPTIONS["steps"] else {}
     out = os.path.join(DATA, "models", name + (f"-{OPTIONS['steps']}steps" if overrides else ""))
-    history = train(data, out, get_preset(preset, **overrides))
+    cfg = get_preset(preset, **overrides)
+    history_path = os.path.join(out, "history.json")
+    if os.path.exists(history_path):  # a finished model is reused as it is, even from an older preset
+        history = read_json(history_path)
+        if history["train"] and history["train"][-1][0] >= cfg.steps:
+            return out, history["seconds"]
+    history = train(data, out, cfg)
     return out, history["seconds"]
 
 
-OPTIONS = {"steps": None, "best_replicas": 100, "platforms": (None,)}
+OPTIONS = {"steps": None, "best_replicas": 100, "platforms": (None,), "corrector_steps": 0, "tag": ""}
+
+
+def emulator(model: str, replicas: int) -> EmulatorEngine:
+    """The engine for a model, with the force-field corrector when --corrector-steps is given."""
+    steps = OPTIONS["corrector_steps"]
+    corrector = Corrector.from_system(training_system(read_config(model)), steps) if steps else None
+    return EmulatorEngine(model, replicas=replicas, corrector=corrector)
+
+
+def emulated_path(name: str) -> str:
+    return os.path.join(DATA, f"{name}-emulated{'-' + OPTIONS['tag'] if OPTIONS['tag'] else ''}.h5")
 
 
 def _openmm_rate(args) -> float:
@@ -87,10 +106,10 @@ def ala2(system: str) -> dict:
     model, train_seconds = trained(name, [runs[0]], "ala2")
     a, b = (read_trajectory(p) for p in runs)
     n_jumps = int(REF_NS * 1000 / ALA2_LAG_PS / ALA2_REPLICAS)
-    engine = EmulatorEngine(model, replicas=ALA2_REPLICAS)
+    engine = emulator(model, ALA2_REPLICAS)
     emu = engine.run(system_from_trajectory(a, model), parse_protocol(f"T=300K,t={n_jumps * ALA2_LAG_PS:g}ps"),
                      save_every_ps=ALA2_LAG_PS, seed=0)
-    write_trajectory(emu, os.path.join(DATA, f"{name}-emulated.h5"))
+    write_trajectory(emu, emulated_path(name))
     ang = {k: analysis.phi_psi(t) for k, t in (("a", a), ("b", b), ("emu", emu))}
     step = int(ALA2_LAG_PS)  # reference frames every 1 ps, compared at the emulator's lag
     rate = lambda t, k: analysis.transition_rate_per_ns(
@@ -116,7 +135,7 @@ def ala2(system: str) -> dict:
 
 def throughput(model: str, start, lag_ps: float, replicas: int, jumps: int) -> dict:
     """Emulated ns per wall-second at one lag with many batched replicas (compiled once first)."""
-    engine = EmulatorEngine(model, replicas=replicas)
+    engine = emulator(model, replicas)
     system = system_from_trajectory(start, model)
     protocol = parse_protocol(f"T=300K,t={jumps * lag_ps:g}ps")
     engine.run(system, protocol, save_every_ps=lag_ps)  # compiles for this chunk length
@@ -134,16 +153,17 @@ def lj() -> dict:
     out = {"system": "lj", "lag_ps": LJ_LAG_PS, "train_seconds": train_seconds, "pressures": {}}
     for p in LJ_PRESSURES:
         a, b = read_trajectory(runs[(p, "a")]), read_trajectory(runs[(p, "b")])
-        engine = EmulatorEngine(model, replicas=4)
+        engine = emulator(model, 4)
         emu = engine.run(system_from_trajectory(a, model), parse_protocol(f"T=100K,P={p:g}bar,t=500ps"),
                          save_every_ps=LJ_LAG_PS, seed=0)
-        write_trajectory(emu, os.path.join(DATA, f"lj-100K-{p:g}bar-emulated.h5"))
+        write_trajectory(emu, emulated_path(f"lj-100K-{p:g}bar"))
         out["pressures"][f"{p:g}"] = {
             "density_a": float(a.density_g_cm3().mean()), "density_b": float(b.density_g_cm3().mean()),
             "density_emu": float(emu.density_g_cm3().mean()),
             "rdf_mae_emu_vs_b": analysis.rdf_mae(emu, b), "rdf_mae_a_vs_b": analysis.rdf_mae(a, b),
             "emulated_ns_per_s": 2.0 / sum(s.wall_seconds for s in emu.record.segments),
-            "blown_up_replicas": emu.record.system["blown_up_replicas"]}
+            "blown_up_replicas": emu.record.system["blown_up_replicas"],
+            "flagged_fraction": float((emu.extra["flagged"] != 0).mean())}
     return out
 
 
@@ -154,10 +174,13 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, help="override the presets' training steps")
     parser.add_argument("--best-replicas", type=int, default=100, help="replicas of the throughput run")
     parser.add_argument("--openmm-platforms", default="", help="comma list; default: sciwm's default platform")
-    parser.add_argument("--tag", default="", help="suffix of the result keys (e.g. gpu)")
+    parser.add_argument("--tag", default="", help="suffix of the result keys and emulated files (e.g. gpu)")
+    parser.add_argument("--corrector-steps", type=int, default=0,
+                        help="force-field Langevin steps after each jump (sciwm.model.corrector); 0: none")
     args = parser.parse_args(argv)
     OPTIONS.update(steps=args.steps, best_replicas=args.best_replicas,
-                   platforms=tuple(args.openmm_platforms.split(",")) if args.openmm_platforms else (None,))
+                   platforms=tuple(args.openmm_platforms.split(",")) if args.openmm_platforms else (None,),
+                   corrector_steps=args.corrector_steps, tag=args.tag)
     os.makedirs(DATA, exist_ok=True)
     results = {}
     for name in args.systems.split(","):

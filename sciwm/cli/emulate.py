@@ -11,7 +11,9 @@ import sys
 from sciwm.cli._common import check_output_path, progress_bar
 from sciwm.data import read_trajectory, write_trajectory
 from sciwm.errors import InputError
+from sciwm.model.corrector import Corrector, training_system
 from sciwm.model.emulator import EmulatorEngine, system_from_trajectory
+from sciwm.model.io import read_config
 from sciwm.protocol import parse_protocol
 from sciwm.units import parse_time_ps
 
@@ -24,6 +26,9 @@ def add_arguments(p) -> None:
                    help="frame interval = jump lag (default: the model's shortest trained lag)")
     p.add_argument("--replicas", type=int, default=1)
     p.add_argument("--sample-steps", type=int, help="ODE steps per jump (default: the model's preset)")
+    p.add_argument("--corrector-steps", type=int, default=0, metavar="N",
+                   help="after each jump, N Langevin steps (and, under NPT, barostat moves) with the reference "
+                        "force field of the model's training system (sciwm.model.corrector); default 0: none")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, metavar="FILE.h5")
     p.add_argument("--quiet", action="store_true")
@@ -35,7 +40,10 @@ def run(args) -> int:
     start = read_trajectory(args.start)
     if start.n_frames == 0:
         raise InputError(f"{args.start} has no frames")
-    engine = EmulatorEngine(args.model, replicas=args.replicas, sample_steps=args.sample_steps)
+    corrector = None
+    if args.corrector_steps:
+        corrector = Corrector.from_system(training_system(read_config(args.model)), args.corrector_steps)
+    engine = EmulatorEngine(args.model, replicas=args.replicas, sample_steps=args.sample_steps, corrector=corrector)
     lag = parse_time_ps(args.save_every) if args.save_every else min(engine.config.lag_table_ps)
     system = system_from_trajectory(start, args.model)
     with progress_bar(protocol.duration_ps, "ps", "emulate", not args.quiet) as bar:

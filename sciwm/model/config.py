@@ -22,6 +22,9 @@ class ModelConfig:
     log_volume_scale: rms of log V_{t+lag} - log V_t over the data (NPT only).
     periodic: positions live in a periodic box (minimum image on edges).
     npt: the model also moves the box volume.
+    box_strain: NPT only - targets are scaled back into the start frame's box and sampled
+        positions are scaled with the sampled box (False: models trained before this existed,
+        whose flow had to produce the barostat's strain itself).
     align: molecules only - targets are rigidly aligned to x_t (no overall rotation/translation).
     constraint_pairs, constraint_lengths_nm: molecules only - 1-2 and 1-3 (bond and angle) atom
         pairs and their mean distances in the training data; every sampled frame is projected
@@ -46,6 +49,7 @@ class ModelConfig:
     log_volume_scale: float = 0.01
     periodic: bool = False
     npt: bool = False
+    box_strain: bool = False
     align: bool = True
     constraint_pairs: tuple[tuple[int, int], ...] = ()
     constraint_lengths_nm: tuple[float, ...] = ()

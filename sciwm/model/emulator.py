@@ -26,6 +26,7 @@ import sciwm
 from sciwm.engines.base import MAX_COORDINATE_NM, host_info, now_iso
 from sciwm.engines.trajectory import RunRecord, SegmentRecord, State, Trajectory
 from sciwm.errors import InputError, SimulationError
+from sciwm.model.corrector import Corrector
 from sciwm.model.flow import displacement_scale, sample_valid
 from sciwm.model.io import load_model, species_indices
 from sciwm.model.validity import ValidityLimits, check_frames, describe
@@ -53,10 +54,10 @@ class EmulatorEngine:
     name = "emulator"
 
     def __init__(self, model_dir: str, replicas: int = 1, sample_steps: int | None = None,
-                 uncertainty_threshold: float = UNCERTAINTY_THRESHOLD):
+                 uncertainty_threshold: float = UNCERTAINTY_THRESHOLD, corrector: Corrector | None = None):
         if replicas < 1:
             raise InputError(f"replicas must be at least 1, got {replicas}")
-        self.model_dir, self.replicas = model_dir, replicas
+        self.model_dir, self.replicas, self.corrector = model_dir, replicas, corrector
         self.net, self.params, self.saved = load_model(model_dir)
         self.config = self.saved["model"]
         self.members = jax.tree_util.tree_leaves(self.params)[0].shape[0]
@@ -68,7 +69,7 @@ class EmulatorEngine:
         self._chunk = jax.jit(self._make_chunk(), static_argnums=(8,))
 
     def _make_chunk(self):
-        net, n_steps = self.net, self.sample_steps
+        net, n_steps, corrector = self.net, self.sample_steps, self.corrector
 
         def one_replica(params, member, x, box, key, species, temperature, pressure, lag, n_jumps):
             def members_jump(key, x, box):
@@ -83,6 +84,8 @@ class EmulatorEngine:
                 x, box, key, ok = carry
                 key, sub = jax.random.split(key)
                 x_new, box_new, good, spread = members_jump(sub, x, box)
+                if corrector is not None:
+                    x_new = corrector(jax.random.fold_in(sub, 1), x_new, box_new, temperature)
                 good &= jnp.all(jnp.isfinite(x_new)) & (jnp.max(jnp.abs(x_new - x.mean(0))) < MAX_COORDINATE_NM)
                 if box is not None:
                     good &= jnp.all(jnp.isfinite(box_new)) & jnp.all(box_new > 0)
@@ -193,7 +196,9 @@ class EmulatorEngine:
         record = RunRecord(
             engine=self.name, engine_version=sciwm.__version__, platform=f"jax {jax.__version__} {device.platform} x{jax.device_count()}",
             precision="float32", potential=f"sciwm emulator {self.model_dir} (step {self.saved['step']})",
-            integrator=f"flow matching, midpoint ODE, {self.sample_steps} steps per jump", timestep_ps=save_every_ps,
+            integrator=f"flow matching, midpoint ODE, {self.sample_steps} steps per jump" + (
+                "" if self.corrector is None else f", then {self.corrector.steps} force-field Langevin steps"),
+            timestep_ps=save_every_ps,
             friction_per_ps=0.0, seed=seed, system=system.describe() | {"replicas": R},
             protocol=protocol.to_json(), save_every_ps=save_every_ps, n_atoms=system.n_atoms,
             n_dof=3 * system.n_atoms - 3, start_time=start_time, setup_seconds=setup,
@@ -201,6 +206,7 @@ class EmulatorEngine:
             sciwm_version=sciwm.__version__)
         record.system["blown_up_replicas"] = [int(r) for r in np.flatnonzero(~ok.all(1))]
         record.system["ensemble_members"] = self.members
+        record.system["corrector"] = None if self.corrector is None else self.corrector.describe()
         uncertainty = spread.astype(np.float32) if self.members > 1 else np.full(len(rep), np.nan, np.float32)
         flagged = np.zeros(len(rep), np.uint8)
         if self.limits is not None:

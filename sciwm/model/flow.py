@@ -9,7 +9,8 @@ Base: x_0 = x_t + sigma(lag) eps, eps ~ N(0, I) with zero mean over atoms. Targe
 x_{t+lag}, rigidly aligned onto x_t for molecules (Kabsch, centroid of x_t) and with the centroid
 drift removed for periodic systems. Path x_s = (1 - s) x_0 + s x_1, target velocity x_1 - x_0.
 Under NPT the log volume follows the same linear path, and every box length scales with
-exp(d log V / 3). Units: nm, ps.
+exp(d log V / 3); positions are strained with the box (as the barostat does) outside the flow,
+which learns only the moves in the box's own frame (config.box_strain). Units: nm, ps.
 """
 from __future__ import annotations
 
@@ -36,10 +37,21 @@ def displacement_scale(config: ModelConfig, lag_ps):
     return jnp.exp(jnp.interp(jnp.log(lag_ps), lags, scales))
 
 
-def align_target(x_t, x_1, align: bool):
-    """x_1 rigidly aligned onto x_t (molecules), or with its centroid drift removed (periodic)."""
+def scale_about_centroid(x, factor):
+    """Positions scaled about their centroid, per axis (factor: scalar or (3,))."""
+    c = x.mean(0)
+    return c + (x - c) * factor
+
+
+def align_target(x_t, x_1, align: bool, box_ratio=None):
+    """x_1 rigidly aligned onto x_t (molecules), or with its centroid drift removed (periodic).
+    box_ratio = box_t / box_1 (NPT): x_1 is first scaled back into x_t's box, undoing the
+    barostat's affine scaling of positions - a uniform strain that a translation-invariant
+    velocity field cannot produce; the sampler applies it from the volume move instead."""
     if align:
         return kabsch_align(x_1, x_t)
+    if box_ratio is not None:
+        x_1 = scale_about_centroid(x_1, box_ratio)
     return x_1 - (x_1 - x_t).mean(0)
 
 
@@ -57,7 +69,7 @@ def loss_one(net: VelocityNet, params, key, species, x_t, x_1, box_t, box_1, tem
     config = net.config
     k_s, k_x, k_v = jax.random.split(key, 3)
     scale = displacement_scale(config, lag_ps)
-    x_1 = align_target(x_t, x_1, config.align)
+    x_1 = align_target(x_t, x_1, config.align, box_t / box_1 if config.npt and config.box_strain else None)
     s = jax.random.uniform(k_s)
     x_0 = x_t + config.base_sigma * scale * _noise(k_x, x_t.shape)
     x_s = (1 - s) * x_0 + s * x_1
@@ -107,6 +119,8 @@ def sample_one(net: VelocityNet, params, key, species, x_t, box_t, temperature, 
         return (x + ds * v, log_dv + ds * v_logv * float(config.npt)), None
 
     (x, log_dv), _ = jax.lax.scan(step, (x, log_dv), jnp.arange(n_steps, dtype=jnp.float32))
+    if config.npt and config.box_strain:
+        x = scale_about_centroid(x, jnp.exp(log_dv / 3.0))
     if config.constraint_pairs:
         x = project_distances(x, jnp.asarray(config.constraint_pairs, jnp.int32),
                               jnp.asarray(config.constraint_lengths_nm, jnp.float32))

@@ -125,14 +125,17 @@ def build_windows(trajs: list[Trajectory], lags_ps: tuple[float, ...]) -> Window
         pairs=pairs, lag_ps=np.concatenate(lags), unit=np.concatenate(units))
 
 
-def displacement_table(data: WindowDataset, align: bool, rng: np.random.Generator, n_samples: int = 2000):
-    """rms displacement per coordinate (nm) at each lag, and rms change of log volume."""
+def displacement_table(data: WindowDataset, align: bool, rng: np.random.Generator, n_samples: int = 2000,
+                       box_strain: bool = False):
+    """rms displacement per coordinate (nm) at each lag, and rms change of log volume; with
+    box_strain the targets are first scaled back into the start frame's box (flow.align_target)."""
     lags, scales, dlogv = [], [], []
     for lag in np.unique(data.lag_ps):
         w = np.flatnonzero(data.lag_ps == lag)
         w = rng.choice(w, min(n_samples, len(w)), replace=False)
         x_t, x_1 = data.positions[data.pairs[w, 0]], data.positions[data.pairs[w, 1]]
-        d = np.asarray(jax.vmap(lambda a, b: align_target(a, b, align))(x_t, x_1)) - x_t
+        ratio = data.boxes[data.pairs[w, 0]] / data.boxes[data.pairs[w, 1]] if box_strain else None
+        d = np.asarray(jax.vmap(lambda a, b, r: align_target(a, b, align, r))(x_t, x_1, ratio)) - x_t
         lags.append(float(lag))
         scales.append(float(np.sqrt(np.mean(np.square(d)))) + 1e-4)
         if data.boxes is not None:

@@ -94,11 +94,13 @@ def stack_members(trees: list):
 
 def _model_config(train_data: WindowDataset, topology, cfg: TrainConfig) -> ModelConfig:
     periodic = train_data.boxes is not None
-    lags, scales, log_volume = displacement_table(train_data, align=not periodic, rng=np.random.default_rng(cfg.seed))
+    lags, scales, log_volume = displacement_table(train_data, align=not periodic, rng=np.random.default_rng(cfg.seed),
+                                                  box_strain=bool(np.any(~np.isnan(train_data.pressure))))
     pairs, lengths = ((), ()) if periodic else covalent_constraints(topology, train_data.positions)
     quads, signs = ((), ()) if periodic else conserved_chirality(topology, train_data.positions)
+    npt = bool(np.any(~np.isnan(train_data.pressure)))
     return ModelConfig(species=tuple(sorted(set(train_data.symbols))), periodic=periodic,
-                       npt=bool(np.any(~np.isnan(train_data.pressure))), align=not periodic,
+                       npt=npt, box_strain=npt, align=not periodic,
                        lag_table_ps=lags, scale_table_nm=scales, log_volume_scale=log_volume,
                        constraint_pairs=pairs, constraint_lengths_nm=lengths, chiral_quads=quads,
                        chiral_signs=signs, **cfg.model)
@@ -127,7 +129,8 @@ def train(data_paths: list[str], out_dir: str, cfg: TrainConfig, log=sys.stderr,
     else:
         os.makedirs(out_dir, exist_ok=True)
         model_config = _model_config(train_data, trajs[0].topology, cfg)
-        write_json_atomic(config_path, {**description, "model": model_config.to_json(), "symbols": list(train_data.symbols),
+        write_json_atomic(config_path, {**description, "system": trajs[0].record.system,
+                                        "model": model_config.to_json(), "symbols": list(train_data.symbols),
                                         "n_train_windows": len(train_data), "n_val_windows": len(val_data),
                                         "validity": _validity(train_trajs).to_json()})
     trainer = Trainer(model_config, cfg, species_indices(train_data.symbols, model_config.species))

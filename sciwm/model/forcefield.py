@@ -1,0 +1,181 @@
+"""An OpenMM System's potential energy as a JAX function, for the emulator's force-field corrector.
+
+`jax_energy(omm_system)` reads the parameters of the forces sciwm's systems use and returns
+`energy(x, box) -> kJ/mol` for positions x (n, 3) nm and orthorhombic box lengths (3,) nm (None
+when not periodic). Supported: HarmonicBondForce, HarmonicAngleForce, PeriodicTorsionForce,
+NonbondedForce (NoCutoff; CutoffNonPeriodic/CutoffPeriodic with reaction-field Coulomb, truncated
+Lennard-Jones and the long-range dispersion correction), GBSAOBCForce (OBC II, NoCutoff), and
+CMMotionRemover / MonteCarloBarostat (no energy). Anything else raises InputError, and so does a
+System with constraints (OpenMM leaves constrained bonds without an energy term: build it with
+flexible bonds). Pairs are dense (n x n), which suits the small systems the emulator runs.
+Units: nm, kJ/mol, radians, e.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import jax.numpy as jnp
+import numpy as np
+import openmm
+import openmm.unit as u
+
+from sciwm.errors import InputError
+
+ONE_4PI_EPS0 = 138.935456  # kJ mol^-1 nm e^-2, OpenMM's value
+OBC_OFFSET_NM, OBC_PROBE_NM = 0.009, 0.14
+OBC_ALPHA, OBC_BETA, OBC_GAMMA = 1.0, 0.8, 4.85  # OBC II
+
+Energy = Callable[[jnp.ndarray, jnp.ndarray | None], jnp.ndarray]
+
+
+def _values(params) -> list[float]:
+    """Strip OpenMM units (nm, kJ/mol, radians, e) from a parameter tuple."""
+    return [p._value if isinstance(p, u.Quantity) else p for p in params]
+
+
+def _table(force, count: str, get: str) -> np.ndarray:
+    return np.array([_values(getattr(force, get)(i)) for i in range(getattr(force, count)())], dtype=np.float64)
+
+
+def _pair_vectors(x, box):
+    d = x[None, :, :] - x[:, None, :]
+    if box is not None:
+        d = d - box * jnp.round(d / box)
+    return d
+
+
+def _dihedral(p0, p1, p2, p3):
+    b1, b2, b3 = p1 - p0, p2 - p1, p3 - p2
+    n1, n2 = jnp.cross(b1, b2), jnp.cross(b2, b3)
+    m = jnp.cross(n1, b2 / jnp.linalg.norm(b2, axis=-1, keepdims=True))
+    return jnp.arctan2(jnp.sum(m * n2, -1), jnp.sum(n1 * n2, -1))
+
+
+def _bonds(force) -> Energy:
+    t = _table(force, "getNumBonds", "getBondParameters")
+    i, j = t[:, 0].astype(int), t[:, 1].astype(int)
+    r0, k = jnp.asarray(t[:, 2], jnp.float32), jnp.asarray(t[:, 3], jnp.float32)
+    return lambda x, box: 0.5 * jnp.sum(k * (jnp.linalg.norm(x[j] - x[i], axis=-1) - r0) ** 2)
+
+
+def _angles(force) -> Energy:
+    t = _table(force, "getNumAngles", "getAngleParameters")
+    i, j, l = (t[:, c].astype(int) for c in range(3))
+    theta0, k = jnp.asarray(t[:, 3], jnp.float32), jnp.asarray(t[:, 4], jnp.float32)
+
+    def energy(x, box):
+        a, b = x[i] - x[j], x[l] - x[j]
+        cos = jnp.sum(a * b, -1) / (jnp.linalg.norm(a, axis=-1) * jnp.linalg.norm(b, axis=-1))
+        return 0.5 * jnp.sum(k * (jnp.arccos(jnp.clip(cos, -1 + 1e-6, 1 - 1e-6)) - theta0) ** 2)
+    return energy
+
+
+def _torsions(force) -> Energy:
+    t = _table(force, "getNumTorsions", "getTorsionParameters")
+    idx = [t[:, c].astype(int) for c in range(4)]
+    n, phase, k = (jnp.asarray(t[:, c], jnp.float32) for c in (4, 5, 6))
+    return lambda x, box: jnp.sum(k * (1 + jnp.cos(n * _dihedral(*(x[c] for c in idx)) - phase)))
+
+
+def _nonbonded(force, n: int) -> Energy:
+    """Coulomb and Lennard-Jones; an exception replaces its pair's interaction."""
+    method = force.getNonbondedMethod()
+    if method not in (openmm.NonbondedForce.NoCutoff, openmm.NonbondedForce.CutoffNonPeriodic,
+                      openmm.NonbondedForce.CutoffPeriodic):
+        raise InputError("the JAX force field supports NonbondedForce without Ewald/PME only")
+    p = _table(force, "getNumParticles", "getParticleParameters")
+    q, sig, eps = p[:, 0], p[:, 1], p[:, 2]
+    qq, ss, ee = np.outer(q, q), 0.5 * (sig[:, None] + sig[None, :]), np.sqrt(np.outer(eps, eps))
+    for i, j, qij, sij, eij in _table(force, "getNumExceptions", "getExceptionParameters"):
+        i, j = int(i), int(j)
+        qq[i, j] = qq[j, i] = qij
+        ss[i, j] = ss[j, i] = sij
+        ee[i, j] = ee[j, i] = eij
+    np.fill_diagonal(qq, 0.0)
+    np.fill_diagonal(ee, 0.0)
+    np.fill_diagonal(ss, 1.0)
+    cutoff = None if method == openmm.NonbondedForce.NoCutoff else force.getCutoffDistance().value_in_unit(u.nanometer)
+    k_rf = c_rf = 0.0
+    if cutoff is not None:
+        eps_rf = force.getReactionFieldDielectric()
+        k_rf = (eps_rf - 1) / ((2 * eps_rf + 1) * cutoff**3)
+        c_rf = 1 / cutoff + k_rf * cutoff**2
+    dispersion = 0.0
+    if method == openmm.NonbondedForce.CutoffPeriodic and force.getUseDispersionCorrection():
+        if force.getNumExceptions() or len(set(map(tuple, p[:, 1:]))) > 1:
+            raise InputError("the JAX force field's dispersion correction assumes one atom type and no exceptions")
+        # 8 pi N^2 / V (eps sigma^12 / (9 rc^9) - eps sigma^6 / (3 rc^3)), divided by V at call time
+        s, e = sig[0], eps[0]
+        dispersion = 8 * np.pi * n**2 * e * (s**12 / (9 * cutoff**9) - s**6 / (3 * cutoff**3))
+    qq, ss, ee = (jnp.asarray(a, jnp.float32) for a in (qq, ss, ee))
+    off_diagonal = jnp.asarray(1.0 - np.eye(n), jnp.float32)
+
+    def energy(x, box):
+        r = jnp.sqrt(jnp.sum(_pair_vectors(x, box) ** 2, -1) + (1 - off_diagonal))  # 1 on the diagonal
+        inv6 = (ss / r) ** 6
+        pair = 4 * ee * (inv6**2 - inv6)
+        coulomb = ONE_4PI_EPS0 * qq * (1 / r + k_rf * r**2 - c_rf)
+        within = off_diagonal if cutoff is None else jnp.where(r < cutoff, off_diagonal, 0.0)
+        total = 0.5 * jnp.sum(within * (pair + coulomb))
+        if dispersion and box is not None:
+            total = total + dispersion / jnp.prod(box)
+        return total
+    return energy
+
+
+def _obc(force, n: int) -> Energy:
+    """OBC II generalized Born (Onufriev-Bashford-Case 2004) with the ACE surface-area term, as
+    OpenMM's GBSAOBCForce computes them (NoCutoff)."""
+    if force.getNonbondedMethod() != openmm.GBSAOBCForce.NoCutoff:
+        raise InputError("the JAX force field supports GBSAOBCForce without a cut-off only")
+    p = _table(force, "getNumParticles", "getParticleParameters")
+    q, radius, scale = (jnp.asarray(p[:, c], jnp.float32) for c in range(3))
+    offset_r = radius - OBC_OFFSET_NM
+    scaled_r = scale * offset_r  # (n,) the j atoms' scaled radii
+    pre = -ONE_4PI_EPS0 * (1 / force.getSoluteDielectric() - 1 / force.getSolventDielectric())
+    sa = 4 * np.pi * force.getSurfaceAreaEnergy().value_in_unit(u.kilojoule_per_mole / u.nanometer**2)
+    off_diagonal = jnp.asarray(1.0 - np.eye(n), jnp.float32)
+
+    def energy(x, box):
+        r2 = jnp.sum(_pair_vectors(x, None) ** 2, -1)
+        r = jnp.sqrt(r2 + (1 - off_diagonal))
+        ri, sj = offset_r[:, None], scaled_r[None, :]
+        lower = 1 / jnp.maximum(ri, jnp.abs(r - sj))
+        upper = 1 / (r + sj)
+        term = (lower - upper + 0.25 * r * (upper**2 - lower**2) + 0.5 / r * jnp.log(upper / lower)
+                + 0.25 * sj**2 / r * (lower**2 - upper**2))
+        term = term + jnp.where(ri < sj - r, 2 * (1 / ri - lower), 0.0)
+        term = jnp.where((ri < r + sj) & (off_diagonal > 0), term, 0.0)
+        psi = 0.5 * offset_r * jnp.sum(term, axis=1)
+        born = 1 / (1 / offset_r - jnp.tanh(OBC_ALPHA * psi - OBC_BETA * psi**2 + OBC_GAMMA * psi**3) / radius)
+        nonpolar = sa * jnp.sum((radius + OBC_PROBE_NM) ** 2 * (radius / born) ** 6)
+        bb = born[:, None] * born[None, :]
+        f = jnp.sqrt(r2 + bb * jnp.exp(-r2 / (4 * bb)))
+        polar = 0.5 * pre * jnp.sum(q[:, None] * q[None, :] / f)  # i == j terms carry the 1/2 too
+        return nonpolar + polar
+    return energy
+
+
+def jax_energy(omm: openmm.System) -> Energy:
+    """energy(x (n, 3) nm, box (3,) nm or None) -> potential energy in kJ/mol, float32."""
+    if omm.getNumConstraints():
+        raise InputError("the JAX force field needs a System without constraints (constrained bonds have no energy term)")
+    n = omm.getNumParticles()
+    terms = []
+    for force in omm.getForces():
+        if isinstance(force, openmm.HarmonicBondForce):
+            terms.append(_bonds(force))
+        elif isinstance(force, openmm.HarmonicAngleForce):
+            terms.append(_angles(force))
+        elif isinstance(force, openmm.PeriodicTorsionForce):
+            terms.append(_torsions(force))
+        elif isinstance(force, openmm.NonbondedForce):
+            terms.append(_nonbonded(force, n))
+        elif isinstance(force, openmm.GBSAOBCForce):
+            terms.append(_obc(force, n))
+        elif not isinstance(force, (openmm.CMMotionRemover, openmm.MonteCarloBarostat)):
+            raise InputError(f"the JAX force field does not support {type(force).__name__}")
+
+    def energy(x, box=None):
+        return sum(term(x, box) for term in terms)
+    return energy

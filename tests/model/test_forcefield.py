@@ -1,0 +1,91 @@
+"""The JAX force field equals OpenMM's; the corrector repairs clashes and samples the temperature."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import openmm
+import openmm.unit as u
+import pytest
+
+import dataclasses
+
+from sciwm.engines.openmm_engine import build_openmm_system
+from sciwm.model.corrector import Corrector
+from sciwm.model.forcefield import jax_energy
+from sciwm.systems import get_system
+from sciwm.units import BOLTZMANN_KJ_PER_MOL_K
+
+
+def openmm_energy_forces(omm, x, box):
+    context = openmm.Context(omm, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference"))
+    if box is not None:
+        context.setPeriodicBoxVectors(*np.diag(box))
+    context.setPositions(x)
+    state = context.getState(getEnergy=True, getForces=True)
+    return (state.getPotentialEnergy().value_in_unit(u.kilojoule_per_mole),
+            state.getForces(asNumpy=True).value_in_unit(u.kilojoule_per_mole / u.nanometer))
+
+
+def flexible(system):
+    if system.periodic:
+        return system
+    return dataclasses.replace(system, potential=dataclasses.replace(system.potential, constraints=None))
+
+
+@pytest.mark.parametrize("name", ["ala2", "ala2-implicit", "lj"])
+def test_energy_and_forces_equal_openmm(name):
+    system = flexible(get_system(name))
+    omm = build_openmm_system(system)
+    energy = jax.jit(jax.value_and_grad(jax_energy(omm)))
+    rng = np.random.default_rng(0)
+    box = None if system.box is None else np.diag(system.box)
+    for _ in range(2):  # off-equilibrium geometries: every term is strained
+        x = system.positions + rng.normal(0.0, 0.005, system.positions.shape)
+        e_ref, f_ref = openmm_energy_forces(omm, x, box)
+        e, grad = energy(jnp.asarray(x, jnp.float32), None if box is None else jnp.asarray(box, jnp.float32))
+        assert float(e) == pytest.approx(e_ref, rel=1e-4, abs=0.05)  # float32 against OpenMM's double
+        np.testing.assert_allclose(-np.asarray(grad), f_ref, atol=1e-3 * np.abs(f_ref).max() + 0.05)
+
+
+def test_unsupported_input_is_refused():
+    with pytest.raises(Exception, match="without constraints"):
+        jax_energy(build_openmm_system(get_system("ala2")))  # HBonds: H bonds have no energy term
+    omm = build_openmm_system(flexible(get_system("ala2")))
+    omm.addForce(openmm.CustomExternalForce("x"))
+    with pytest.raises(Exception, match="does not support CustomExternalForce"):
+        jax_energy(omm)
+
+
+def test_corrector_repairs_a_clash():
+    system = get_system("lj")
+    x = np.array(system.positions)
+    x[1] = x[0] + np.array([0.05, 0.0, 0.0])  # 0.15 sigma: an energy of ~1e10 kJ/mol
+    box = jnp.asarray(np.diag(system.box), jnp.float32)
+    corrector = Corrector.from_system(system, steps=20)
+    y = np.asarray(jax.jit(corrector)(jax.random.PRNGKey(0), jnp.asarray(x, jnp.float32), box, jnp.float32(100.0)))
+    d = y[:, None] - y[None]
+    d -= np.diag(system.box) * np.round(d / np.diag(system.box))
+    r = np.sqrt((d**2).sum(-1)) + np.eye(len(y)) * 10
+    assert np.all(np.isfinite(y))
+    assert r.min() > 0.8 * 0.3405
+
+
+def test_corrector_samples_the_temperature():
+    """Near a minimum at 30 K the molecule is harmonic: <U - U_min> = (3N - 6) kT / 2."""
+    system = get_system("ala2")
+    omm = build_openmm_system(flexible(system))
+    context = openmm.Context(omm, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference"))
+    context.setPositions(system.positions)
+    openmm.LocalEnergyMinimizer.minimize(context, 1e-3, 5000)
+    x_min = context.getState(getPositions=True).getPositions(asNumpy=True).value_in_unit(u.nanometer)
+    corrector = Corrector.from_system(system, steps=3000)
+    energy = jax_energy(omm)
+    T = 30.0
+    keys = jax.random.split(jax.random.PRNGKey(1), 16)
+    x0 = jnp.asarray(x_min, jnp.float32)
+    xs = jax.jit(jax.vmap(lambda k: corrector(k, x0, None, jnp.float32(T))))(keys)
+    excess = np.asarray(jax.vmap(lambda y: energy(y, None))(xs)) - float(energy(x0, None))
+    expected = 0.5 * (3 * system.n_atoms - 6) * BOLTZMANN_KJ_PER_MOL_K * T
+    # 16 independent samples of a sum of 60 quadratic terms: relative sd sqrt(2/60)/4 = 5%
+    assert excess.mean() == pytest.approx(expected, rel=0.2)
+
+
