@@ -27,8 +27,8 @@ def add_arguments(p) -> None:
     p.add_argument("--replicas", type=int, default=1)
     p.add_argument("--sample-steps", type=int, help="ODE steps per jump (default: the model's preset)")
     p.add_argument("--corrector-steps", type=int, default=0, metavar="N",
-                   help="after each jump, N Langevin steps (and, under NPT, barostat moves) with the reference "
-                        "force field of the model's training system (sciwm.model.corrector); default 0: none")
+                   help="after each jump, N Langevin steps with the reference force field of the model's "
+                        "training system (sciwm.model.corrector); default 0: none")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, metavar="FILE.h5")
     p.add_argument("--quiet", action="store_true")

@@ -33,8 +33,7 @@ from sciwm.units import BOLTZMANN_KJ_PER_MOL_K
 
 REPAIR_NM = 0.01
 REPAIR_ITERATIONS = 200
-MOLECULE_TIMESTEP_PS = 0.001
-LOG_VOLUME_STEP = 0.01  # largest trial change of log V per barostat move (liquid LJ: ~1.5% rms)  # flexible bonds to hydrogen: the reference's 2 fs relies on constraints
+MOLECULE_TIMESTEP_PS = 0.001  # flexible bonds to hydrogen: the reference's 2 fs relies on constraints
 
 
 @dataclass(frozen=True, eq=False)
