@@ -27,6 +27,7 @@ from sciwm.bench import metrics
 from sciwm.bench.cache import ReferenceRun, ensure_runs
 from sciwm.data import read_trajectory
 from sciwm.data.files import write_json_atomic
+from sciwm.model.corrector import Corrector, training_system
 from sciwm.protocol import parse_protocol
 from sciwm.train.presets import get_preset
 from sciwm.world import observables
@@ -121,6 +122,9 @@ def main(argv=None) -> int:
     parser.add_argument("--cost-records", default=os.path.join(HERE, "data", "cost-runs.jsonl"))
     parser.add_argument("--rescore", action="store_true", help="recompute the summary from --out's saved cases")
     parser.add_argument("--steps", type=int, help="training steps (default 2000); the model goes to model-<N>steps")
+    parser.add_argument("--corrector-steps", type=int, default=0,
+                        help="force-field Langevin steps after each jump (sciwm.model.corrector); the model's "
+                             "saved calibration is then left as it is")
     args = parser.parse_args(argv)
     if args.rescore:
         with open(args.out) as f:
@@ -138,15 +142,19 @@ def main(argv=None) -> int:
     cfg = preset(args.quick, args.steps)
     world = build([s.path for s in train], model_dir, cfg, cost_records=cost_records, progress=False)
     stages["train_s"] = time.perf_counter() - t0 - stages["reference_s"]
+    if args.corrector_steps:
+        world.corrector = Corrector.from_system(training_system(world.saved), args.corrector_steps)
+        world.manifest["calibration"] = {}  # the saved one belongs to the model without the corrector
     replicas = cfg.ensemble
     results = {"machine": os.uname().nodename, "device": str(jax.devices()[0]), "steps": cfg.steps,
                "ensemble": cfg.ensemble, "level": LEVEL, "quick": args.quick,
-               "train_T": TRAIN_T, "held_out_T": HELD_OUT_T, "outside_T": OUT_T}
+               "train_T": TRAIN_T, "held_out_T": HELD_OUT_T, "outside_T": OUT_T, "corrector_steps": args.corrector_steps}
     sets = {k: predict_cases(world, [s.path for s in v], replicas, seed0=100 * j)
             for j, (k, v) in enumerate((("calibration", calib), ("held_out", held), ("outside", out)))}
     stages["emulate_s"] = time.perf_counter() - t0 - stages["reference_s"] - stages["train_s"]
     calibration = calibrate(sets)
-    world.save_calibration(calibration)
+    if not args.corrector_steps:
+        world.save_calibration(calibration)
     results |= summarise(sets, calibration)
     results["cases"] = sets
     if world.cost is not None:

@@ -74,6 +74,7 @@ class WorldModel:
         self.heads = EnergyEnsemble.load(os.path.join(directory, HEADS_DIR)) if self.manifest.get("heads") else None
         self.cost = CostModel.load(os.path.join(directory, COST_FILE)) if self.manifest.get("cost") else None
         self.tasks = TaskDistribution.load(os.path.join(directory, TASKS_FILE)) if self.manifest.get("tasks") else None
+        self.corrector = None  # a sciwm.model.corrector.Corrector for the emulator, opt-in
         self._engine = None
 
     @property
@@ -82,7 +83,7 @@ class WorldModel:
 
     def engine(self, replicas: int) -> EmulatorEngine:
         if self._engine is None:
-            self._engine = EmulatorEngine(self.directory, replicas=replicas)
+            self._engine = EmulatorEngine(self.directory, replicas=replicas, corrector=self.corrector)
         self._engine.replicas = replicas
         return self._engine
 
