@@ -94,11 +94,11 @@ def stack_members(trees: list):
 
 def _model_config(train_data: WindowDataset, topology, cfg: TrainConfig) -> ModelConfig:
     periodic = train_data.boxes is not None
+    npt = bool(np.any(~np.isnan(train_data.pressure)))
     lags, scales, log_volume = displacement_table(train_data, align=not periodic, rng=np.random.default_rng(cfg.seed),
-                                                  box_strain=bool(np.any(~np.isnan(train_data.pressure))))
+                                                  box_strain=npt)
     pairs, lengths = ((), ()) if periodic else covalent_constraints(topology, train_data.positions)
     quads, signs = ((), ()) if periodic else conserved_chirality(topology, train_data.positions)
-    npt = bool(np.any(~np.isnan(train_data.pressure)))
     return ModelConfig(species=tuple(sorted(set(train_data.symbols))), periodic=periodic,
                        npt=npt, box_strain=npt, align=not periodic,
                        lag_table_ps=lags, scale_table_nm=scales, log_volume_scale=log_volume,
