@@ -36,7 +36,7 @@ from sciwm.agent.ledger import Ledger
 from sciwm.agent.reference import ReferenceSource
 from sciwm.agent.report import best_so_far
 from sciwm.bench.cache import ReferenceRun, ensure_runs
-from sciwm.data.files import write_json_atomic
+from sciwm.data.files import read_json, write_json_atomic
 from sciwm.train.presets import get_preset
 from sciwm.world.bundle import build
 
@@ -73,8 +73,7 @@ def contour_optimum(config, folder: str, reference: ReferenceSource, replicates:
     """The maximise-mode optimum on the constraint contour (module docstring); cached in folder."""
     path = os.path.join(folder, "optimum.json")
     if os.path.exists(path):
-        with open(path) as f:
-            return json.load(f)
+        return read_json(path)
     (constraint,) = config.objective.constraints
     bounds = {p.name: (p.low, p.high) for p in config.parameters}
     runs = os.path.join(folder, "optimum-runs")
@@ -168,8 +167,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     results = {"seeds": args.seeds, "machine": os.uname().nodename, "cpus": os.cpu_count(), "campaigns": {}}
     if os.path.exists(args.out):  # keep the campaigns not run this time
-        with open(args.out) as f:
-            results["campaigns"] = json.load(f).get("campaigns", {})
+        results["campaigns"] = read_json(args.out).get("campaigns", {})
     for name in args.campaigns.split(","):
         config = load_config(os.path.join(ROOT, "experiments", f"{name}.yaml"))
         if args.budget:

@@ -27,7 +27,7 @@ from sciwm.bench.cache import ReferenceRun, ensure_runs
 from sciwm.data import read_trajectory, write_trajectory
 from sciwm.data.files import read_json, write_json_atomic
 from sciwm.engines import get_engine
-from sciwm.model.corrector import Corrector, training_system
+from sciwm.model.corrector import Corrector
 from sciwm.model.emulator import EmulatorEngine, system_from_trajectory
 from sciwm.model.io import read_config
 from sciwm.protocol import parse_protocol
@@ -68,7 +68,7 @@ OPTIONS = {"steps": None, "best_replicas": 100, "platforms": (None,), "corrector
 def emulator(model: str, replicas: int) -> EmulatorEngine:
     """The engine for a model, with the force-field corrector when --corrector-steps is given."""
     steps = OPTIONS["corrector_steps"]
-    corrector = Corrector.from_system(training_system(read_config(model)), steps) if steps else None
+    corrector = Corrector.for_model(read_config(model), steps) if steps else None
     return EmulatorEngine(model, replicas=replicas, corrector=corrector)
 
 

@@ -27,7 +27,7 @@ from sciwm.bench import metrics
 from sciwm.bench.cache import ReferenceRun, ensure_runs
 from sciwm.data import read_trajectory
 from sciwm.data.files import write_json_atomic
-from sciwm.model.corrector import Corrector, training_system
+from sciwm.model.corrector import Corrector
 from sciwm.protocol import parse_protocol
 from sciwm.train.presets import get_preset
 from sciwm.world import observables
@@ -143,7 +143,7 @@ def main(argv=None) -> int:
     world = build([s.path for s in train], model_dir, cfg, cost_records=cost_records, progress=False)
     stages["train_s"] = time.perf_counter() - t0 - stages["reference_s"]
     if args.corrector_steps:
-        world.corrector = Corrector.from_system(training_system(world.saved), args.corrector_steps)
+        world.corrector = Corrector.for_model(world.saved, args.corrector_steps)
         world.manifest["calibration"] = {}  # the saved one belongs to the model without the corrector
     replicas = cfg.ensemble
     results = {"machine": os.uname().nodename, "device": str(jax.devices()[0]), "steps": cfg.steps,

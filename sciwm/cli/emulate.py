@@ -11,7 +11,7 @@ import sys
 from sciwm.cli._common import check_output_path, progress_bar
 from sciwm.data import read_trajectory, write_trajectory
 from sciwm.errors import InputError
-from sciwm.model.corrector import Corrector, training_system
+from sciwm.model.corrector import Corrector
 from sciwm.model.emulator import EmulatorEngine, system_from_trajectory
 from sciwm.model.io import read_config
 from sciwm.protocol import parse_protocol
@@ -42,7 +42,7 @@ def run(args) -> int:
         raise InputError(f"{args.start} has no frames")
     corrector = None
     if args.corrector_steps:
-        corrector = Corrector.from_system(training_system(read_config(args.model)), args.corrector_steps)
+        corrector = Corrector.for_model(read_config(args.model), args.corrector_steps)
     engine = EmulatorEngine(args.model, replicas=args.replicas, sample_steps=args.sample_steps, corrector=corrector)
     lag = parse_time_ps(args.save_every) if args.save_every else min(engine.config.lag_table_ps)
     system = system_from_trajectory(start, args.model)

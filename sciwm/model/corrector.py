@@ -60,6 +60,11 @@ class Corrector:
         dt = system.timestep_ps if system.periodic else min(system.timestep_ps, MOLECULE_TIMESTEP_PS)
         return cls(jax_energy(build_openmm_system(system)), system.masses, steps, dt, friction_per_ps)
 
+    @classmethod
+    def for_model(cls, saved: dict, steps: int) -> "Corrector":
+        """The corrector of a trained model (its saved config): its training system's force field."""
+        return cls.from_system(training_system(saved), steps)
+
     def describe(self) -> dict:
         return {"steps": self.steps, "timestep_ps": self.timestep_ps, "friction_per_ps": self.friction_per_ps}
 
@@ -69,17 +74,18 @@ class Corrector:
         dt, n = self.timestep_ps, x.shape[0]
         force = jax.grad(lambda y: -self.energy(y, box))
 
-        def kick(y):  # displacement one step's force gives each atom, and its length
-            d = force(y) * dt**2 * inv_mass
+        def kick(f):  # displacement one step's force gives each atom, and its length
+            d = f * dt**2 * inv_mass
             return d, jnp.sqrt(jnp.sum(d**2, -1, keepdims=True))
 
         def repair(carry):
-            y, i = carry
-            d, length = kick(y)
-            return y + d * jnp.minimum(1.0, REPAIR_NM / jnp.maximum(length, 1e-12)), i + 1
+            y, f, i = carry
+            d, length = kick(f)
+            y = y + d * jnp.minimum(1.0, REPAIR_NM / jnp.maximum(length, 1e-12))
+            return y, force(y), i + 1
 
-        x, _ = jax.lax.while_loop(lambda c: (jnp.max(kick(c[0])[1]) > REPAIR_NM) & (c[1] < REPAIR_ITERATIONS),
-                                  repair, (x, jnp.int32(0)))
+        x, f, _ = jax.lax.while_loop(lambda c: (jnp.max(kick(c[1])[1]) > REPAIR_NM) & (c[2] < REPAIR_ITERATIONS),
+                                     repair, (x, force(x), jnp.int32(0)))
         sd = jnp.sqrt(BOLTZMANN_KJ_PER_MOL_K * temperature * inv_mass)  # thermal speed, nm/ps
         c1 = float(np.exp(-self.friction_per_ps * dt))
         c2 = float(np.sqrt(1.0 - c1**2))
@@ -95,7 +101,7 @@ class Corrector:
             f = force(y)
             return (y, v + 0.5 * dt * f * inv_mass, f), None
 
-        (x, _, _), _ = jax.lax.scan(baoab, (x, v, force(x)), jax.random.split(key, self.steps))
+        (x, _, _), _ = jax.lax.scan(baoab, (x, v, f), jax.random.split(key, self.steps))
         return x
 
 
@@ -106,9 +112,9 @@ def training_system(saved: dict) -> System:
 
     described = saved.get("system")
     if described is None and saved.get("data"):
-        try:
+        try:  # models trained before the config kept the system: ask their first data file
             described = read_trajectory(saved["data"][0]).record.system
-        except Exception:
+        except InputError:  # moved or unreadable
             described = None
     if not described or described.get("name") not in BUILTIN:
         raise InputError("the force-field corrector needs a model trained on a built-in system "

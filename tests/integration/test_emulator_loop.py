@@ -14,7 +14,7 @@ from sciwm.cli.main import main
 from sciwm.bench.cache import ReferenceRun, ensure_runs
 from sciwm.data import read_trajectory, write_trajectory
 from sciwm.errors import InputError, SimulationError
-from sciwm.model.corrector import Corrector, training_system
+from sciwm.model.corrector import Corrector
 from sciwm.model.emulator import EmulatorEngine, system_from_trajectory
 from sciwm.model.io import load_model, read_config
 from sciwm.protocol import parse_protocol
@@ -60,7 +60,7 @@ def test_corrector_brings_strained_frames_to_thermal_energy(reference, model_dir
     noisy = last.positions + np.random.default_rng(0).normal(0, 0.02, last.positions.shape).astype(np.float32)
     start = tmp_path / "strained.h5"
     write_trajectory(dataclasses.replace(last, positions=noisy), str(start))
-    corrector = Corrector.from_system(training_system(read_config(model_dir)), steps=1)
+    corrector = Corrector.for_model(read_config(model_dir), steps=1)
     energy = jax.jit(jax.vmap(lambda x: corrector.energy(x, None)))  # every bond flexible
     reference_energy = float(energy(ref.positions).mean())
     mean_energy = {}
