@@ -2,11 +2,16 @@
 
     python3 benchmarks/emulator.py [--systems ala2,ala2-implicit,lj] [--steps N] [--best-replicas R]
                                    [--openmm-platforms Reference,CUDA] [--tag NAME] [--out PATH]
+                                   [--preset NAME] [--train-ns NS] [--train-seconds S] [--train-only]
+                                   [--corrector-steps N] [--seed S] [--fidelity-only]
 
-Reference runs (two independent ones per condition, 'a' trains, 'b' is held out) and trained
-models are cached under benchmarks/data/ and reused. For each system it emulates an ensemble of
-the same total length as one reference run and reports: ala2 - 2-D phi/psi Jensen-Shannon distance
-to run b next to the a-vs-b noise floor, alpha-R population, core-to-core transition rate; LJ -
+Reference runs (two independent ones per condition, 'a' trains, 'b' is held out; --train-ns adds
+25-ns training runs c, d, ...) and trained models are cached under benchmarks/data/ and reused.
+For each system it emulates an ensemble of the same total length as one reference run and
+reports: ala2 - 2-D phi/psi Jensen-Shannon distance to run b next to the a-vs-b noise floor, both
+for all of a's frames and for a thinned to the emulator's frame interval (the emulated ensemble's
+sample size: a histogram distance grows as the samples shrink, so the thinned floor is the
+like-for-like one), alpha-R population, core-to-core transition rate; LJ -
 mean density and RDF mean absolute error at two pressures, next to the a-vs-b floor. Speed:
 emulated ns per wall-second (batched replicas) against OpenMM on its fastest platform with one
 process per core, measured in this run. Conventions: sciwm.analysis.
@@ -33,11 +38,12 @@ from sciwm.model.io import read_config
 from sciwm.protocol import parse_protocol
 from sciwm.systems import get_system
 from sciwm.train.presets import get_preset
-from sciwm.train.trainer import train
+from sciwm.train.trainer import step_seconds, train
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "data")
 REF_NS = 20.0  # per reference run (ala2); LJ: 2 ns per pressure
+EXTRA_NS = 25.0  # per extra training run (--train-ns above REF_NS), seeds 3, 4, ...
 ALA2_LAG_PS = 10.0
 ALA2_REPLICAS = 10
 LJ_PRESSURES = (1.0, 1000.0)
@@ -50,8 +56,15 @@ def reference(name: str, system: str, protocol: str, seed: int, **options) -> st
 
 
 def trained(name: str, data: list[str], preset: str) -> tuple[str, float]:
-    overrides = {"steps": OPTIONS["steps"]} if OPTIONS["steps"] else {}
-    out = os.path.join(DATA, "models", name + (f"-{OPTIONS['steps']}steps" if overrides else ""))
+    preset = OPTIONS["preset"] or preset
+    steps = OPTIONS["steps"]
+    if steps is None and OPTIONS["train_seconds"]:  # as many steps (in thousands) as fit the budget here
+        per_step = step_seconds(data, get_preset(preset))
+        steps = max(1000, int(OPTIONS["train_seconds"] / per_step) // 1000 * 1000)
+        print(f"{name}: {per_step * 1e3:.1f} ms per training step here -> {steps} steps", file=sys.stderr, flush=True)
+    overrides = {"steps": steps} if steps else {}
+    suffix = f"-{preset}-{len(data)}runs" if OPTIONS["preset"] else ""
+    out = os.path.join(DATA, "models", name + suffix + (f"-{steps}steps" if overrides else ""))
     cfg = get_preset(preset, **overrides)
     history_path = os.path.join(out, "history.json")
     if os.path.exists(history_path):  # a finished model is reused as it is, even from an older preset
@@ -62,7 +75,15 @@ def trained(name: str, data: list[str], preset: str) -> tuple[str, float]:
     return out, history["seconds"]
 
 
-OPTIONS = {"steps": None, "best_replicas": 100, "platforms": (None,), "corrector_steps": 0, "tag": ""}
+def trained_only(system: str, model: str, train_seconds: float) -> dict:
+    """The result of --train-only: where the model is and what its training took here."""
+    return {"system": system, "model": os.path.relpath(model, HERE), "train_seconds": train_seconds,
+            "steps": read_json(os.path.join(model, "history.json"))["train"][-1][0], "device": str(jax.devices()[0])}
+
+
+OPTIONS = {"steps": None, "best_replicas": 100, "platforms": (None,), "corrector_steps": 0, "tag": "",
+           "preset": None, "train_ns": REF_NS, "train_only": False, "train_seconds": None,
+           "seed": 0, "fidelity_only": False}
 
 
 def emulator(model: str, replicas: int) -> EmulatorEngine:
@@ -101,36 +122,54 @@ def openmm_ns_per_second(system: str, seconds: float = 10.0) -> dict:
 
 def ala2(system: str) -> dict:
     name = f"{system}-300K"
-    runs = [reference(f"{name}-{tag}", system, f"T=300K,t={REF_NS:g}ns", seed, equilibrate_ps=100.0)
-            for tag, seed in (("a", 1), ("b", 2))]
-    model, train_seconds = trained(name, [runs[0]], "ala2")
+    n_extra = int(round((OPTIONS["train_ns"] - REF_NS) / EXTRA_NS))
+    runs = [("a", REF_NS, 1)] + [(chr(ord("c") + k), EXTRA_NS, 3 + k) for k in range(n_extra)]
+    train_runs = [reference(f"{name}-{tag}", system, f"T=300K,t={ns:g}ns", seed, equilibrate_ps=100.0)
+                  for tag, ns, seed in runs]
+    model, train_seconds = trained(name, train_runs, "ala2")
+    if OPTIONS["train_only"]:
+        return trained_only(system, model, train_seconds)
+    runs = [train_runs[0], reference(f"{name}-b", system, f"T=300K,t={REF_NS:g}ns", 2, equilibrate_ps=100.0)]
     a, b = (read_trajectory(p) for p in runs)
     n_jumps = int(REF_NS * 1000 / ALA2_LAG_PS / ALA2_REPLICAS)
     engine = emulator(model, ALA2_REPLICAS)
     emu = engine.run(system_from_trajectory(a, model), parse_protocol(f"T=300K,t={n_jumps * ALA2_LAG_PS:g}ps"),
-                     save_every_ps=ALA2_LAG_PS, seed=0)
+                     save_every_ps=ALA2_LAG_PS, seed=OPTIONS["seed"])
     write_trajectory(emu, emulated_path(name))
     ang = {k: analysis.phi_psi(t) for k, t in (("a", a), ("b", b), ("emu", emu))}
     step = int(ALA2_LAG_PS)  # reference frames every 1 ps, compared at the emulator's lag
     rate = lambda t, k: analysis.transition_rate_per_ns(
         [ang[k][idx][::step if k != "emu" else 1] for idx in analysis.split_replicas(t)], ALA2_LAG_PS)
-    emu_ns_per_s = REF_NS / sum(s.wall_seconds for s in emu.record.segments)
-    openmm = openmm_ns_per_second(system)
-    ref_ns_per_s = openmm["best"]
-    best = throughput(model, a, max(engine.config.lag_table_ps), replicas=OPTIONS["best_replicas"], jumps=10)
-    return {
-        "system": system, "reference_ns_per_run": REF_NS, "lag_ps": ALA2_LAG_PS, "replicas": ALA2_REPLICAS,
+    out = {
+        "system": system, "seed": OPTIONS["seed"], "reference_ns_per_run": REF_NS, "lag_ps": ALA2_LAG_PS,
+        "replicas": ALA2_REPLICAS,
         "jumps_per_replica": n_jumps, "train_seconds": train_seconds,
         "jsd_emulated_vs_b": analysis.js_distance(ang["emu"], ang["b"]),
         "jsd_a_vs_b": analysis.js_distance(ang["a"], ang["b"]),
+        # the floor at the emulator's sample size: run a thinned to its frame interval (2,000 frames)
+        "jsd_a_thinned_vs_b": analysis.js_distance(ang["a"][::step], ang["b"]),
         "alpha_r": {k: float(analysis.alpha_r(v).mean()) for k, v in ang.items()},
         "phi_positive": {k: float((v[:, 0] > 0).mean()) for k, v in ang.items()},
         "rate_per_ns": {"a": rate(a, "a"), "b": rate(b, "b"), "emu": rate(emu, "emu")},
         "blown_up_replicas": emu.record.system["blown_up_replicas"],
-        "emulated_ns_per_s": emu_ns_per_s, "openmm_ns_per_s": ref_ns_per_s, "openmm_platforms_ns_per_s": openmm,
-        "speedup": emu_ns_per_s / ref_ns_per_s, "device": str(jax.devices()[0]), "cpus": os.cpu_count(),
-        "best_throughput": best | {"speedup": best["emulated_ns_per_s"] / ref_ns_per_s},
+        "device": str(jax.devices()[0]), "cpus": os.cpu_count(),
     }
+    return out if OPTIONS["fidelity_only"] else out | speed(system, model, a, emu, engine.config)
+
+
+def speed(system: str, model: str, a, emu, config) -> dict:
+    """The fidelity run's speed, the best batched throughput (longest lag) and the fidelity run's
+    settings batched, each against OpenMM measured now."""
+    emu_ns_per_s = REF_NS / sum(s.wall_seconds for s in emu.record.segments)
+    openmm = openmm_ns_per_second(system)
+    ref_ns_per_s = openmm["best"]
+    best = throughput(model, a, max(config.lag_table_ps), replicas=OPTIONS["best_replicas"], jumps=10)
+    # the fidelity run's own settings (lag, corrector), batched: the speed of what was measured above
+    batched = throughput(model, a, ALA2_LAG_PS, replicas=OPTIONS["best_replicas"], jumps=10)
+    return {"emulated_ns_per_s": emu_ns_per_s, "openmm_ns_per_s": ref_ns_per_s, "openmm_platforms_ns_per_s": openmm,
+            "speedup": emu_ns_per_s / ref_ns_per_s,
+            "best_throughput": best | {"speedup": best["emulated_ns_per_s"] / ref_ns_per_s},
+            "fidelity_lag_throughput": batched | {"speedup": batched["emulated_ns_per_s"] / ref_ns_per_s}}
 
 
 def throughput(model: str, start, lag_ps: float, replicas: int, jumps: int) -> dict:
@@ -146,16 +185,20 @@ def throughput(model: str, start, lag_ps: float, replicas: int, jumps: int) -> d
 
 
 def lj() -> dict:
-    runs = {(p, tag): reference(f"lj-100K-{p:g}bar-{tag}", "lj", f"T=100K,P={p:g}bar,t=2ns", seed,
-                                equilibrate_ps=50.0, platform="CPU")
-            for p in LJ_PRESSURES for tag, seed in (("a", 1), ("b", 2))}
-    model, train_seconds = trained("lj-100K", [runs[(p, "a")] for p in LJ_PRESSURES], "lj")
+    def run(p, tag, seed):
+        return reference(f"lj-100K-{p:g}bar-{tag}", "lj", f"T=100K,P={p:g}bar,t=2ns", seed, equilibrate_ps=50.0,
+                         platform="CPU")
+
+    model, train_seconds = trained("lj-100K", [run(p, "a", 1) for p in LJ_PRESSURES], "lj")
+    if OPTIONS["train_only"]:
+        return trained_only("lj", model, train_seconds)
+    runs = {(p, tag): run(p, tag, seed) for p in LJ_PRESSURES for tag, seed in (("a", 1), ("b", 2))}
     out = {"system": "lj", "lag_ps": LJ_LAG_PS, "train_seconds": train_seconds, "pressures": {}}
     for p in LJ_PRESSURES:
         a, b = read_trajectory(runs[(p, "a")]), read_trajectory(runs[(p, "b")])
         engine = emulator(model, 4)
         emu = engine.run(system_from_trajectory(a, model), parse_protocol(f"T=100K,P={p:g}bar,t=500ps"),
-                         save_every_ps=LJ_LAG_PS, seed=0)
+                         save_every_ps=LJ_LAG_PS, seed=OPTIONS["seed"])
         write_trajectory(emu, emulated_path(f"lj-100K-{p:g}bar"))
         out["pressures"][f"{p:g}"] = {
             "density_a": float(a.density_g_cm3().mean()), "density_b": float(b.density_g_cm3().mean()),
@@ -175,12 +218,24 @@ def main(argv=None) -> int:
     parser.add_argument("--best-replicas", type=int, default=100, help="replicas of the throughput run")
     parser.add_argument("--openmm-platforms", default="", help="comma list; default: sciwm's default platform")
     parser.add_argument("--tag", default="", help="suffix of the result keys and emulated files (e.g. gpu)")
+    parser.add_argument("--preset", help="training preset for every system (default: ala2 / lj); the model "
+                        "directory is named after it")
+    parser.add_argument("--train-ns", type=float, default=REF_NS,
+                        help=f"ala2 training data, ns: run a ({REF_NS:g} ns) plus extra {EXTRA_NS:g}-ns runs")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the fidelity emulation (default 0)")
+    parser.add_argument("--fidelity-only", action="store_true", help="ala2: skip the speed measurements")
+    parser.add_argument("--train-seconds", type=float,
+                        help="without --steps: as many training steps as fit this many seconds here (timed)")
+    parser.add_argument("--train-only", action="store_true", help="train (or reuse) the models and stop")
     parser.add_argument("--corrector-steps", type=int, default=0,
                         help="force-field Langevin steps after each jump (sciwm.model.corrector); 0: none")
     args = parser.parse_args(argv)
     OPTIONS.update(steps=args.steps, best_replicas=args.best_replicas,
                    platforms=tuple(args.openmm_platforms.split(",")) if args.openmm_platforms else (None,),
-                   corrector_steps=args.corrector_steps, tag=args.tag)
+                   corrector_steps=args.corrector_steps, tag=args.tag, preset=args.preset,
+                   train_ns=args.train_ns, train_only=args.train_only,
+                   train_seconds=args.train_seconds, seed=args.seed,
+                   fidelity_only=args.fidelity_only)
     os.makedirs(DATA, exist_ok=True)
     results = {}
     for name in args.systems.split(","):

@@ -27,7 +27,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from sciwm.errors import InputError
-from sciwm.model.forcefield import jax_energy
 from sciwm.systems import ForceField, System
 from sciwm.units import BOLTZMANN_KJ_PER_MOL_K
 
@@ -50,7 +49,8 @@ class Corrector:
     def from_system(cls, system: System, steps: int, friction_per_ps: float = 10.0) -> "Corrector":
         """The reference system's force field (OpenMM) with every bond flexible, its masses and
         a time step that is stable without constraints."""
-        from sciwm.engines.openmm_engine import build_openmm_system
+        from sciwm.engines.openmm_engine import build_openmm_system  # OpenMM only where a corrector is built
+        from sciwm.model.forcefield import jax_energy
 
         if steps < 1:
             raise InputError(f"corrector steps must be at least 1, got {steps}")

@@ -178,3 +178,21 @@ def train(data_paths: list[str], out_dir: str, cfg: TrainConfig, log=sys.stderr,
             bar.update(1)
         bar.close()
     return history
+
+
+def step_seconds(data_paths: list[str], cfg: TrainConfig, n_steps: int = 30) -> float:
+    """Wall seconds of one compiled training step of cfg on this machine (compile excluded),
+    timed on batches of the given data: sizes a training run to a time budget."""
+    trajs = [read_trajectory(p) for p in data_paths]
+    data = build_windows(trajs, cfg.lags_ps)
+    model_config = _model_config(data, trajs[0].topology, cfg)
+    trainer = Trainer(model_config, cfg, species_indices(data.symbols, model_config.species))
+    state, rng = trainer.init_state(), np.random.default_rng(cfg.seed)
+    pools = [np.arange(len(data))] * cfg.ensemble if cfg.ensemble > 1 else None
+    state, loss = trainer.step(state, trainer.batch(data, rng, pools))  # compile
+    jax.block_until_ready(loss)
+    t0 = time.perf_counter()
+    for _ in range(n_steps):
+        state, loss = trainer.step(state, trainer.batch(data, rng, pools))
+    jax.block_until_ready(loss)
+    return (time.perf_counter() - t0) / n_steps

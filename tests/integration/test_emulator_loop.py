@@ -111,6 +111,14 @@ def test_other_settings_in_same_dir_are_refused(reference, model_dir):
         train(reference, model_dir, get_preset("debug", steps=30), progress=False)
 
 
+@pytest.mark.parametrize("members", [1, 2])
+def test_step_seconds_times_a_compiled_step_and_writes_nothing(reference, tmp_path, monkeypatch, members):
+    monkeypatch.chdir(tmp_path)
+    seconds = trainer_module.step_seconds(reference, get_preset("debug", ensemble=members), n_steps=3)
+    assert np.isfinite(seconds) and 0 < seconds < 10
+    assert os.listdir(tmp_path) == []
+
+
 def test_blow_ups_are_detected_and_never_written(reference, model_dir):
     engine = EmulatorEngine(model_dir, replicas=2)
     engine.params = jax.tree_util.tree_map(lambda p: p * np.nan, engine.params)
