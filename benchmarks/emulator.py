@@ -142,8 +142,7 @@ def ala2(system: str) -> dict:
         [ang[k][idx][::step if k != "emu" else 1] for idx in analysis.split_replicas(t)], ALA2_LAG_PS)
     out = {
         "system": system, "seed": OPTIONS["seed"], "reference_ns_per_run": REF_NS, "lag_ps": ALA2_LAG_PS,
-        "replicas": ALA2_REPLICAS,
-        "jumps_per_replica": n_jumps, "train_seconds": train_seconds,
+        "replicas": ALA2_REPLICAS, "jumps_per_replica": n_jumps, "train_seconds": train_seconds,
         "jsd_emulated_vs_b": analysis.js_distance(ang["emu"], ang["b"]),
         "jsd_a_vs_b": analysis.js_distance(ang["a"], ang["b"]),
         # the floor at the emulator's sample size: run a thinned to its frame interval (2,000 frames)

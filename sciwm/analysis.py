@@ -6,6 +6,7 @@ natural log, on 50 x 50 bins over [-pi, pi)^2 unless stated; alanine-dipeptide s
   beta/C7eq core: phi < 0 and (psi > 50 deg or psi < -150 deg)
 (psi from 30 to 50 deg and from -150 to -120 deg is a buffer). Rates count core-to-core switches per ns
 of the core-to-core sequence (the last core visited), per independent trajectory (replica).
+Self-diffusion from the mean squared displacement of unwrapped positions (Einstein relation).
 Lengths nm, times ps, densities g/cm^3.
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 from scipy.spatial.distance import jensenshannon
 
 from sciwm.engines.trajectory import Trajectory
+from sciwm.errors import InputError
 
 ALPHA_R, BETA, NONE = 0, 1, -1
 
@@ -88,3 +90,68 @@ def rdf_mae(a: Trajectory, b: Trajectory, r_max_nm: float = 1.0) -> float:
     _, ga = rdf(a, r_max_nm)
     _, gb = rdf(b, r_max_nm)
     return float(np.mean(np.abs(ga - gb)))
+
+
+# ---------------------------------------------------------------- diffusion
+def unwrap(positions: np.ndarray, box: np.ndarray | None = None) -> np.ndarray:
+    """(n_frames, n_atoms, 3) nm positions made continuous across periodic boundaries.
+
+    Each frame-to-frame displacement is replaced by its minimum image in the later frame's box
+    (box (3, 3) or (n_frames, 3, 3) nm, vectors as rows; fractional rounding, exact for
+    orthorhombic boxes). Valid while no atom moves more than half a box length between frames.
+    box=None returns the positions unchanged (as float64).
+    """
+    x = np.asarray(positions, float)
+    if box is None:
+        return x.copy()
+    boxes = np.broadcast_to(np.asarray(box, float), (len(x), 3, 3))
+    step = np.diff(x, axis=0)
+    frac = np.einsum("fai,fij->faj", step, np.linalg.inv(boxes[1:]))
+    step = np.einsum("faj,fjk->fak", frac - np.round(frac), boxes[1:])
+    return np.concatenate([x[:1], x[:1] + np.cumsum(step, axis=0)])
+
+
+def msd(positions: np.ndarray, box: np.ndarray | None = None, remove_drift: bool = False,
+        chunk: int = 64) -> np.ndarray:
+    """(n_frames,) mean squared displacement in nm^2 at lags 0..n_frames-1 frames.
+
+    Averaged over atoms and over all time origins (n_frames - lag of them), after `unwrap`.
+    remove_drift subtracts the per-frame mean atom position (equal masses assumed: the
+    centre-of-mass drift); for N independent walkers this lowers the MSD by a factor (1 - 1/N).
+    Computed with FFT autocorrelation, O(n_frames log n_frames) per atom, atoms in chunks.
+    """
+    x = unwrap(positions, box)
+    if remove_drift:
+        x = x - x.mean(1, keepdims=True)
+    n = len(x)
+    sq = np.sum(x**2, axis=2).mean(1)  # (n_frames,) atom-mean |x_t|^2
+    prefix = np.concatenate([[0.0], np.cumsum(sq)])
+    lags = np.arange(n)
+    origins = n - lags
+    s1 = (prefix[n - lags] + prefix[n] - prefix[lags]) / origins
+    power = 0.0
+    for i in range(0, x.shape[1], chunk):
+        f = np.fft.rfft(x[:, i:i + chunk], n=2 * n, axis=0)
+        power = power + np.sum(np.abs(f) ** 2, axis=(1, 2))
+    s2 = np.fft.irfft(power, n=2 * n)[:n] / x.shape[1] / origins
+    return s1 - 2.0 * s2
+
+
+def diffusion_coefficient(positions: np.ndarray, time_ps: np.ndarray, box: np.ndarray | None = None,
+                          fit_range: tuple[float, float] = (0.1, 0.5), remove_drift: bool = False) -> float:
+    """Self-diffusion coefficient D in nm^2/ps from MSD(t) ~ 6 D t (3-D Einstein relation).
+
+    Least-squares line (with intercept) through the MSD at lag times between fit_range[0] and
+    fit_range[1] of the run's duration: the default window skips the short-time ballistic/caging
+    regime and the long lags averaged over few origins. Frames must be evenly spaced in time_ps.
+    """
+    t = np.asarray(time_ps, float)
+    dt = np.diff(t)
+    if len(t) < 4 or not np.allclose(dt, dt[0], rtol=1e-6):
+        raise InputError("diffusion needs at least 4 evenly spaced frames")
+    lag_t = np.arange(len(t)) * dt[0]
+    window = (lag_t >= fit_range[0] * lag_t[-1]) & (lag_t <= fit_range[1] * lag_t[-1])
+    if window.sum() < 2:
+        raise InputError(f"fit_range {fit_range} holds fewer than 2 lags")
+    slope = np.polyfit(lag_t[window], msd(positions, box, remove_drift)[window], 1)[0]
+    return float(slope / 6.0)

@@ -16,7 +16,6 @@ import numpy as np
 from sciwm import analysis
 from sciwm.agent.config import SYSTEM_FACTS, CampaignConfig, RunSpec
 from sciwm.agent.sources import Evaluation
-from sciwm.bench.metrics import diffusion_coefficient
 from sciwm.data import read_trajectory, write_trajectory
 from sciwm.engines import Trajectory, get_engine
 from sciwm.errors import InputError
@@ -44,7 +43,7 @@ def measure(traj: Trajectory, names: tuple[str, ...], discard_fraction: float, f
             value = analysis.alpha_r(analysis.phi_psi(traj)[start:]).mean()
         elif name == "diffusion_nm2_ps":
             box = None if traj.box is None else traj.box[start:]
-            value = diffusion_coefficient(traj.positions[start:], np.arange(traj.n_frames - start) * frame_ps, box)
+            value = analysis.diffusion_coefficient(traj.positions[start:], np.arange(traj.n_frames - start) * frame_ps, box)
         else:
             raise InputError(f"unknown observable {name!r}")
         out[name] = float(value)

@@ -7,7 +7,7 @@ run b (the noise floor), on reference frames Δτ apart. Conventions: g(r) over 
 bins up to 1 nm (sciwm.analysis.rdf), MAE = mean |g1 - g2| over bins; density g/cm^3 from the box
 (NPT), relative error |rho - rho_b| / rho_b; potential energy per atom in kJ/mol (logged by the
 reference, scored by the world model's energy heads for emulated frames); D in nm^2/ps from
-MSD(t) = 6 D t fitted over 10-50% of each run or replica (sciwm.bench.metrics), ratio D / D_b.
+MSD(t) = 6 D t fitted over 10-50% of each run or replica (sciwm.analysis), ratio D / D_b.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from sciwm import analysis
-from sciwm.bench import figures, metrics
+from sciwm.bench import figures
 from sciwm.bench.cache import ReferenceRun
 from sciwm.bench.report import Bench, Case, condition, label
 from sciwm.errors import InputError
@@ -111,7 +111,7 @@ def _diffusion(traj, stride: int) -> float:
         idx = idx[::stride]
         box = None if traj.box is None else traj.box[idx]
         try:
-            values.append(metrics.diffusion_coefficient(traj.positions[idx], traj.time_ps[idx], box))
+            values.append(analysis.diffusion_coefficient(traj.positions[idx], traj.time_ps[idx], box))
         except InputError:
             pass
     return float(np.mean(values)) if values else float("nan")

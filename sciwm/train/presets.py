@@ -55,8 +55,9 @@ PRESETS = {
     "ala2": TrainConfig(steps=3000, batch_size=32, lags_ps=(1.0, 10.0, 100.0, 1000.0), lr=2e-3,
                         model={"hidden_scalars": 32, "hidden_vectors": 8, "lmax": 2, "n_layers": 3,
                                "n_neighbors": 21, "cutoff_nm": 1.5}),
-    # alanine dipeptide sized for a GPU: twice the channels, 8x the batch, 10x the steps (a 2-core
-    # CPU would need hours; an H100 minutes); meant for more data than one 20-ns run
+    # alanine dipeptide sized for a GPU: twice the channels, 8x the batch (2.3 s a step on a 2-core
+    # CPU, 13 ms on an H100: size the steps to the machine, e.g. benchmarks/emulator.py
+    # --train-seconds); meant for more data than one 20-ns run
     "ala2-large": TrainConfig(steps=30000, batch_size=256, lags_ps=(1.0, 10.0, 100.0, 1000.0), lr=2e-3,
                               warmup_steps=500, ema_decay=0.999, eval_every=1000, checkpoint_every=2000,
                               model={"hidden_scalars": 64, "hidden_vectors": 16, "lmax": 2, "n_layers": 3,

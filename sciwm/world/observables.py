@@ -48,7 +48,6 @@ def per_frame(name: str, traj: Trajectory, heads=None) -> np.ndarray:
 def jump_diffusion(traj: Trajectory) -> tuple[np.ndarray, np.ndarray]:
     """(D per replica in nm^2/ps, member of each replica) from consecutive frames of each replica
     (frames one save interval apart); a replica with fewer than 2 valid frames gives NaN."""
-    from sciwm.bench.metrics import unwrap
     replica = np.asarray(traj.extra.get("replica", np.zeros(traj.n_frames, int)))
     member = np.asarray(traj.extra.get("member", np.zeros(traj.n_frames, int)))
     valid = np.asarray(traj.extra.get("flagged", np.zeros(traj.n_frames))) == 0
@@ -58,7 +57,7 @@ def jump_diffusion(traj: Trajectory) -> tuple[np.ndarray, np.ndarray]:
         idx = np.flatnonzero(replica == r)
         members[i] = member[idx[0]]
         box = None if traj.box is None else traj.box[idx]
-        x = unwrap(traj.positions[idx], box)
+        x = analysis.unwrap(traj.positions[idx], box)
         lag = np.diff(traj.time_ps[idx])
         ok = valid[idx][1:] & valid[idx][:-1]
         if ok.any():

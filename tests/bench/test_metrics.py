@@ -1,6 +1,6 @@
 """Benchmark metrics on cases with known answers (issue 5 acceptance). The Jensen-Shannon
-distances (identical, disjoint) and the ideal-gas RDF are tested with sciwm.analysis, in
-tests/test_analysis.py."""
+distances (identical, disjoint), the ideal-gas RDF and diffusion are tested with sciwm.analysis,
+in tests/test_analysis.py."""
 import numpy as np
 import pytest
 
@@ -58,34 +58,6 @@ def test_implied_timescales_of_known_chain(rng, reversible):
         its = metrics.implied_timescales(dtrajs, lag, dt_ps, k=3, reversible=reversible)
         np.testing.assert_allclose(its[:2], expected, rtol=0.1)
         assert np.isnan(its[2])  # only 3 states: two relaxation processes
-
-
-def random_walk(rng, d_nm2_ps, dt_ps, n_frames=1000, n_atoms=1000):
-    steps = rng.normal(0.0, np.sqrt(2 * d_nm2_ps * dt_ps), size=(n_frames - 1, n_atoms, 3))
-    start = rng.uniform(0, 3.0, size=(1, n_atoms, 3))
-    return np.concatenate([start, start + np.cumsum(steps, axis=0)]), np.arange(n_frames) * dt_ps
-
-
-def test_msd_hand_case():
-    x = np.zeros((3, 1, 3))
-    x[:, 0, 0] = [0.0, 1.0, 2.0]
-    np.testing.assert_allclose(metrics.msd(x), [0.0, 1.0, 4.0], atol=1e-12)
-
-
-def test_diffusion_coefficient_of_random_walk_wrapped_or_not(rng):
-    d_true, box = 0.05, 3.0
-    x, t = random_walk(rng, d_true, dt_ps=0.1)
-    d = metrics.diffusion_coefficient(x, t)
-    assert d == pytest.approx(d_true, rel=0.08)  # about 4 standard errors for 1000 walkers
-    wrapped = np.mod(x, box)
-    assert np.any(wrapped != x)
-    assert metrics.diffusion_coefficient(wrapped, t, box=np.eye(3) * box) == pytest.approx(d, rel=1e-9)
-    boxes = np.tile(np.eye(3) * box, (len(t), 1, 1))
-    assert metrics.diffusion_coefficient(wrapped, t, box=boxes) == pytest.approx(d, rel=1e-9)
-    # A uniform drift of 0.05 nm/ps inflates the MSD; removing the mean position recovers D * (1 - 1/N).
-    drifted = x + 0.05 * t[:, None, None]
-    assert metrics.diffusion_coefficient(drifted, t) > 1.5 * d_true
-    assert metrics.diffusion_coefficient(drifted, t, remove_drift=True) == pytest.approx(d_true, rel=0.08)
 
 
 def test_basin_populations_and_free_energy():
