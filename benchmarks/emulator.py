@@ -123,9 +123,9 @@ def openmm_ns_per_second(system: str, seconds: float = 10.0) -> dict:
 def ala2(system: str) -> dict:
     name = f"{system}-300K"
     n_extra = int(round((OPTIONS["train_ns"] - REF_NS) / EXTRA_NS))
-    runs = [("a", REF_NS, 1)] + [(chr(ord("c") + k), EXTRA_NS, 3 + k) for k in range(n_extra)]
+    specs = [("a", REF_NS, 1)] + [(chr(ord("c") + k), EXTRA_NS, 3 + k) for k in range(n_extra)]  # (tag, ns, seed)
     train_runs = [reference(f"{name}-{tag}", system, f"T=300K,t={ns:g}ns", seed, equilibrate_ps=100.0)
-                  for tag, ns, seed in runs]
+                  for tag, ns, seed in specs]
     model, train_seconds = trained(name, train_runs, "ala2")
     if OPTIONS["train_only"]:
         return trained_only(system, model, train_seconds)

@@ -1,6 +1,6 @@
 """Metrics for `sciwm bench`: Markov state models, basin free energies, bootstrap errors, and
-calibration / cost scores (diffusion lives in `sciwm.analysis`). Pure numpy/scipy; every function works on plain arrays, so reference
-and emulated trajectories are scored by the same code.
+calibration / cost scores (diffusion lives in `sciwm.analysis`). Pure numpy/scipy; every function
+works on plain arrays, so reference and emulated trajectories are scored by the same code.
 
 Conventions: angles radians, wrapped onto [-pi, pi); lengths nm; times ps; energies kJ/mol;
 temperatures K. Discrete trajectories (dtrajs) are 1-D int arrays of state indices, one array per

@@ -20,6 +20,7 @@ import openmm
 import openmm.unit as u
 
 from sciwm.errors import InputError
+from sciwm.model.graph import displacement
 
 ONE_4PI_EPS0 = 138.935456  # kJ mol^-1 nm e^-2, OpenMM's value
 OBC_OFFSET_NM, OBC_PROBE_NM = 0.009, 0.14
@@ -35,13 +36,6 @@ def _values(params) -> list[float]:
 
 def _table(force, count: str, get: str) -> np.ndarray:
     return np.array([_values(getattr(force, get)(i)) for i in range(getattr(force, count)())], dtype=np.float64)
-
-
-def _pair_vectors(x, box):
-    d = x[None, :, :] - x[:, None, :]
-    if box is not None:
-        d = d - box * jnp.round(d / box)
-    return d
 
 
 def _dihedral(p0, p1, p2, p3):
@@ -111,7 +105,8 @@ def _nonbonded(force, n: int) -> Energy:
     off_diagonal = jnp.asarray(1.0 - np.eye(n), jnp.float32)
 
     def energy(x, box):
-        r = jnp.sqrt(jnp.sum(_pair_vectors(x, box) ** 2, -1) + (1 - off_diagonal))  # 1 on the diagonal
+        d = displacement(x[:, None, :], x[None, :, :], box)
+        r = jnp.sqrt(jnp.sum(d**2, -1) + (1 - off_diagonal))  # 1 on the diagonal
         inv6 = (ss / r) ** 6
         pair = 4 * ee * (inv6**2 - inv6)
         coulomb = ONE_4PI_EPS0 * qq * (1 / r + k_rf * r**2 - c_rf)
@@ -137,7 +132,7 @@ def _obc(force, n: int) -> Energy:
     off_diagonal = jnp.asarray(1.0 - np.eye(n), jnp.float32)
 
     def energy(x, box):
-        r2 = jnp.sum(_pair_vectors(x, None) ** 2, -1)
+        r2 = jnp.sum(displacement(x[:, None, :], x[None, :, :], None) ** 2, -1)
         r = jnp.sqrt(r2 + (1 - off_diagonal))
         ri, sj = offset_r[:, None], scaled_r[None, :]
         lower = 1 / jnp.maximum(ri, jnp.abs(r - sj))
@@ -159,7 +154,8 @@ def _obc(force, n: int) -> Energy:
 def jax_energy(omm: openmm.System) -> Energy:
     """energy(x (n, 3) nm, box (3,) nm or None) -> potential energy in kJ/mol, float32."""
     if omm.getNumConstraints():
-        raise InputError("the JAX force field needs a System without constraints (constrained bonds have no energy term)")
+        raise InputError("the JAX force field needs a System without constraints "
+                         "(constrained bonds have no energy term)")
     n = omm.getNumParticles()
     terms = []
     for force in omm.getForces():
