@@ -29,6 +29,10 @@ def add_arguments(p) -> None:
     p.add_argument("--corrector-steps", type=int, default=0, metavar="N",
                    help="after each jump, N Langevin steps with the reference force field of the model's "
                         "training system (sciwm.model.corrector); default 0: none")
+    p.add_argument("--corrector-timestep", metavar="TIME",
+                   help="the corrector's time step (default: 1fs for molecules, the system's for periodic ones)")
+    p.add_argument("--corrector-hydrogen-mass", type=float, metavar="DALTON",
+                   help="repartition mass onto hydrogens for the corrector (e.g. 3 with a 2fs time step)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, metavar="FILE.h5")
     p.add_argument("--quiet", action="store_true")
@@ -42,7 +46,9 @@ def run(args) -> int:
         raise InputError(f"{args.start} has no frames")
     corrector = None
     if args.corrector_steps:
-        corrector = Corrector.for_model(read_config(args.model), args.corrector_steps)
+        timestep = parse_time_ps(args.corrector_timestep) if args.corrector_timestep else None
+        corrector = Corrector.for_model(read_config(args.model), args.corrector_steps, timestep_ps=timestep,
+                                        hydrogen_mass=args.corrector_hydrogen_mass)
     engine = EmulatorEngine(args.model, replicas=args.replicas, sample_steps=args.sample_steps, corrector=corrector)
     lag = parse_time_ps(args.save_every) if args.save_every else min(engine.config.lag_table_ps)
     system = system_from_trajectory(start, args.model)

@@ -151,6 +151,13 @@ def _obc(force, n: int) -> Energy:
     return energy
 
 
+def bonded_pairs(omm: openmm.System) -> np.ndarray:
+    """(n_bonds, 2) atom indices of every HarmonicBondForce term."""
+    pairs = [_table(f, "getNumBonds", "getBondParameters")[:, :2] for f in omm.getForces()
+             if isinstance(f, openmm.HarmonicBondForce)]
+    return np.concatenate(pairs).astype(int) if pairs else np.zeros((0, 2), int)
+
+
 def jax_energy(omm: openmm.System) -> Energy:
     """energy(x (n, 3) nm, box (3,) nm or None) -> potential energy in kJ/mol, float32."""
     if omm.getNumConstraints():

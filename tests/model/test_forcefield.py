@@ -9,6 +9,7 @@ import pytest
 import dataclasses
 
 from sciwm.engines.openmm_engine import build_openmm_system
+from sciwm.errors import InputError
 from sciwm.model.corrector import Corrector
 from sciwm.model.forcefield import jax_energy
 from sciwm.systems import get_system
@@ -69,15 +70,17 @@ def test_corrector_repairs_a_clash():
     assert r.min() > 0.8 * 0.3405
 
 
-def test_corrector_samples_the_temperature():
-    """Near a minimum at 30 K the molecule is harmonic: <U - U_min> = (3N - 6) kT / 2."""
+@pytest.mark.parametrize("options", [{}, {"hydrogen_mass": 3.0, "timestep_ps": 0.002}], ids=["1fs", "hmr-2fs"])
+def test_corrector_samples_the_temperature(options):
+    """Near a minimum at 30 K the molecule is harmonic: <U - U_min> = (3N - 6) kT / 2, whatever
+    the masses (repartitioned hydrogens with a 2-fs step)."""
     system = get_system("ala2")
     omm = build_openmm_system(flexible(system))
     context = openmm.Context(omm, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference"))
     context.setPositions(system.positions)
     openmm.LocalEnergyMinimizer.minimize(context, 1e-3, 5000)
     x_min = context.getState(getPositions=True).getPositions(asNumpy=True).value_in_unit(u.nanometer)
-    corrector = Corrector.from_system(system, steps=3000)
+    corrector = Corrector.from_system(system, steps=3000, **options)
     energy = jax_energy(omm)
     T = 30.0
     keys = jax.random.split(jax.random.PRNGKey(1), 16)
@@ -89,3 +92,16 @@ def test_corrector_samples_the_temperature():
     assert excess.mean() == pytest.approx(expected, rel=0.2)
 
 
+
+
+def test_hydrogen_mass_repartition_keeps_the_total():
+    system = get_system("ala2")
+    corrector = Corrector.from_system(system, steps=1, hydrogen_mass=3.0, timestep_ps=0.002)
+    hydrogens = system.masses < 1.5
+    assert corrector.masses.sum() == pytest.approx(system.masses.sum())
+    np.testing.assert_allclose(corrector.masses[hydrogens], 3.0)
+    assert np.all(corrector.masses[~hydrogens] <= system.masses[~hydrogens])
+    assert corrector.describe()["hydrogen_mass"] == 3.0
+    for bad in ({"hydrogen_mass": -1.0}, {"hydrogen_mass": 20.0}, {"timestep_ps": 0.0}):
+        with pytest.raises(InputError):
+            Corrector.from_system(system, steps=1, **bad)
