@@ -42,7 +42,7 @@ def summarize(path: str) -> dict:
     if traj.box is not None:
         info["mean_density_g_cm3"] = float(traj.density_g_cm3().mean())
     if "uncertainty" in traj.extra:
-        info["uncertainty"] = float(np.nanmean(traj.extra["uncertainty"]))
+        info["uncertainty"] = _finite_mean(traj.extra["uncertainty"])  # None for a single model (no spread)
     if "flagged" in traj.extra:
         info["flagged_frames"] = int(np.count_nonzero(traj.extra["flagged"]))
     info["record"] = r.to_json() if r else None

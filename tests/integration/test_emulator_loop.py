@@ -1,6 +1,7 @@
 """Reference data -> a few training steps -> emulation -> mdtraj-readable file; resume; blow-ups;
 sharded replicas."""
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -38,7 +39,7 @@ def model_dir(reference, tmp_path_factory):
     return out
 
 
-def test_end_to_end_cli(reference, model_dir, tmp_path):
+def test_end_to_end_cli(reference, model_dir, tmp_path, capsys):
     out = tmp_path / "emu.h5"
     assert main(["emulate", "--model", model_dir, "--start", reference[0], "--protocol", "T=300K,t=10ps; T=350K,t=6ps",
                  "--save-every", "2ps", "--replicas", "3", "--out", str(out), "--quiet"]) == 0
@@ -49,12 +50,17 @@ def test_end_to_end_cli(reference, model_dir, tmp_path):
     np.testing.assert_array_equal(np.bincount(traj.extra["replica"]), [8, 8, 8])
     assert set(traj.setpoint_temperature) == {300.0, 350.0}
     assert np.all(np.isfinite(traj.positions))
+    capsys.readouterr()
+    assert main(["info", str(out), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
+    assert info["uncertainty"] is None  # one model, no ensemble: no spread to report
 
 
 def test_corrector_brings_strained_frames_to_thermal_energy(reference, model_dir, tmp_path):
     """From a start frame strained by 0.02-nm noise (thousands of kJ/mol above thermal), the debug model's
     jumps stay strained (its bond projection removes only part of it); with the force-field
-    corrector (100 Langevin steps of 1 fs) they come back to the reference frames' energy."""
+    corrector (100 Langevin steps of 1 fs, or 50 of 2 fs with 3-Da hydrogens) they come back to the
+    reference frames' energy."""
     ref = read_trajectory(reference[0])
     last = ref.select(np.arange(ref.n_frames) == ref.n_frames - 1)
     noisy = last.positions + np.random.default_rng(0).normal(0, 0.02, last.positions.shape).astype(np.float32)
@@ -64,17 +70,20 @@ def test_corrector_brings_strained_frames_to_thermal_energy(reference, model_dir
     energy = jax.jit(jax.vmap(lambda x: corrector.energy(x, None)))  # every bond flexible
     reference_energy = float(energy(ref.positions).mean())
     mean_energy = {}
-    for steps in (0, 100):
+    hmr = ["--corrector-timestep", "2fs", "--corrector-hydrogen-mass", "3"]
+    for steps, options in ((0, []), (100, []), (50, hmr)):
         out = tmp_path / f"emu{steps}.h5"
         assert main(["emulate", "--model", model_dir, "--start", str(start), "--protocol", "T=300K,t=4ps",
                      "--save-every", "2ps", "--replicas", "2", "--corrector-steps", str(steps), "--out", str(out),
-                     "--quiet"]) == 0
+                     "--quiet", *options]) == 0
         traj = read_trajectory(str(out))
         assert (traj.record.system["corrector"] or {}).get("steps", 0) == steps
         mean_energy[steps] = float(energy(traj.positions).mean())
+    assert read_trajectory(str(tmp_path / "emu50.h5")).record.system["corrector"]["hydrogen_mass"] == 3.0
     assert mean_energy[0] > reference_energy + 40.0
     # flexible bonds to hydrogen add ~12 kT/2 = 15 kJ/mol over the constrained reference
     assert abs(mean_energy[100] - reference_energy - 15.0) < 10.0
+    assert abs(mean_energy[50] - reference_energy - 15.0) < 10.0
 
 
 def test_resume_matches_uninterrupted_run(reference, tmp_path, monkeypatch):
