@@ -1,9 +1,11 @@
 """Emulator fidelity and speed against reference MD (issue: equivariant generative emulator).
 
-    python3 benchmarks/emulator.py [--systems ala2,ala2-implicit,lj] [--steps N] [--best-replicas R]
+    python3 benchmarks/emulator.py [--systems ala2,ala2-implicit,lj] [--steps N] [--best-replicas R,...]
                                    [--openmm-platforms Reference,CUDA] [--tag NAME] [--out PATH]
                                    [--preset NAME] [--train-ns NS] [--train-seconds S] [--train-only]
-                                   [--corrector-steps N] [--seed S] [--fidelity-only]
+                                   [--corrector-steps N] [--corrector-hydrogen-mass DA]
+                                   [--corrector-timestep-fs FS] [--corrector-friction G]
+                                   [--seed S] [--lag-ps PS] [--fidelity-only | --speed-only] [--model SYSTEM=DIR]
 
 Reference runs (two independent ones per condition, 'a' trains, 'b' is held out; --train-ns adds
 25-ns training runs c, d, ...) and trained models are cached under benchmarks/data/ and reused.
@@ -75,21 +77,32 @@ def trained(name: str, data: list[str], preset: str) -> tuple[str, float]:
     return out, history["seconds"]
 
 
+def log(message: str) -> None:
+    """A progress line on stderr (a device run that hits its time limit still shows where it got)."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def given(system: str) -> tuple[str, float]:
+    """--model SYSTEM=DIR: an already trained model, and the training seconds it recorded."""
+    model = OPTIONS["models"][system]
+    return model, read_json(os.path.join(model, "history.json"))["seconds"]
+
+
 def trained_only(system: str, model: str, train_seconds: float) -> dict:
     """The result of --train-only: where the model is and what its training took here."""
     return {"system": system, "model": os.path.relpath(model, HERE), "train_seconds": train_seconds,
             "steps": read_json(os.path.join(model, "history.json"))["train"][-1][0], "device": str(jax.devices()[0])}
 
 
-OPTIONS = {"steps": None, "best_replicas": 100, "platforms": (None,), "corrector_steps": 0, "tag": "",
-           "preset": None, "train_ns": REF_NS, "train_only": False, "train_seconds": None,
-           "seed": 0, "fidelity_only": False}
+OPTIONS = {"steps": None, "best_replicas": (1, 4, 16, 100), "platforms": (None,), "corrector_steps": 0, "tag": "",
+           "preset": None, "train_ns": REF_NS, "train_only": False, "train_seconds": None, "seed": 0,
+           "lag_ps": ALA2_LAG_PS, "fidelity_only": False, "speed_only": False, "corrector": {}, "models": {}}
 
 
 def emulator(model: str, replicas: int) -> EmulatorEngine:
     """The engine for a model, with the force-field corrector when --corrector-steps is given."""
     steps = OPTIONS["corrector_steps"]
-    corrector = Corrector.for_model(read_config(model), steps) if steps else None
+    corrector = Corrector.for_model(read_config(model), steps, **OPTIONS["corrector"]) if steps else None
     return EmulatorEngine(model, replicas=replicas, corrector=corrector)
 
 
@@ -124,24 +137,33 @@ def ala2(system: str) -> dict:
     name = f"{system}-300K"
     n_extra = int(round((OPTIONS["train_ns"] - REF_NS) / EXTRA_NS))
     specs = [("a", REF_NS, 1)] + [(chr(ord("c") + k), EXTRA_NS, 3 + k) for k in range(n_extra)]  # (tag, ns, seed)
+    if system in OPTIONS["models"]:  # a given model: only run a (the start) is needed
+        specs = specs[:1]
     train_runs = [reference(f"{name}-{tag}", system, f"T=300K,t={ns:g}ns", seed, equilibrate_ps=100.0)
                   for tag, ns, seed in specs]
-    model, train_seconds = trained(name, train_runs, "ala2")
+    model, train_seconds = given(system) if system in OPTIONS["models"] else trained(name, train_runs, "ala2")
     if OPTIONS["train_only"]:
         return trained_only(system, model, train_seconds)
+    engine = emulator(model, ALA2_REPLICAS)
+    if OPTIONS["speed_only"]:  # the batched throughputs alone (no fidelity run, no run b)
+        return {"system": system, "device": str(jax.devices()[0]), "cpus": os.cpu_count(),
+                "corrector": engine.corrector and engine.corrector.describe()} | speed(
+                    system, model, read_trajectory(train_runs[0]), None, engine.config)
     runs = [train_runs[0], reference(f"{name}-b", system, f"T=300K,t={REF_NS:g}ns", 2, equilibrate_ps=100.0)]
     a, b = (read_trajectory(p) for p in runs)
-    n_jumps = int(REF_NS * 1000 / ALA2_LAG_PS / ALA2_REPLICAS)
-    engine = emulator(model, ALA2_REPLICAS)
-    emu = engine.run(system_from_trajectory(a, model), parse_protocol(f"T=300K,t={n_jumps * ALA2_LAG_PS:g}ps"),
-                     save_every_ps=ALA2_LAG_PS, seed=OPTIONS["seed"])
+    # as many frames as run b has at ALA2_LAG_PS (2,000); at that lag also its total length
+    n_jumps, lag = int(REF_NS * 1000 / ALA2_LAG_PS / ALA2_REPLICAS), OPTIONS["lag_ps"]
+    emu = engine.run(system_from_trajectory(a, model), parse_protocol(f"T=300K,t={n_jumps * lag:g}ps"),
+                     save_every_ps=lag, seed=OPTIONS["seed"])
     write_trajectory(emu, emulated_path(name))
+    seconds = sum(s.wall_seconds for s in emu.record.segments)
+    log(f"{system}: emulated {emu.n_frames * lag * 1e-3:g} ns in {seconds:.0f} s")
     ang = {k: analysis.phi_psi(t) for k, t in (("a", a), ("b", b), ("emu", emu))}
-    step = int(ALA2_LAG_PS)  # reference frames every 1 ps, compared at the emulator's lag
+    step = int(ALA2_LAG_PS)  # reference frames every 1 ps, compared at ALA2_LAG_PS (2,000 frames)
     rate = lambda t, k: analysis.transition_rate_per_ns(
         [ang[k][idx][::step if k != "emu" else 1] for idx in analysis.split_replicas(t)], ALA2_LAG_PS)
     out = {
-        "system": system, "seed": OPTIONS["seed"], "reference_ns_per_run": REF_NS, "lag_ps": ALA2_LAG_PS,
+        "system": system, "seed": OPTIONS["seed"], "reference_ns_per_run": REF_NS, "lag_ps": lag,
         "replicas": ALA2_REPLICAS, "jumps_per_replica": n_jumps, "train_seconds": train_seconds,
         "jsd_emulated_vs_b": analysis.js_distance(ang["emu"], ang["b"]),
         "jsd_a_vs_b": analysis.js_distance(ang["a"], ang["b"]),
@@ -149,26 +171,55 @@ def ala2(system: str) -> dict:
         "jsd_a_thinned_vs_b": analysis.js_distance(ang["a"][::step], ang["b"]),
         "alpha_r": {k: float(analysis.alpha_r(v).mean()) for k, v in ang.items()},
         "phi_positive": {k: float((v[:, 0] > 0).mean()) for k, v in ang.items()},
-        "rate_per_ns": {"a": rate(a, "a"), "b": rate(b, "b"), "emu": rate(emu, "emu")},
-        "blown_up_replicas": emu.record.system["blown_up_replicas"],
+        # switching (~50 ps apart) is resolved at 10-ps frames only
+        "rate_per_ns": {"a": rate(a, "a"), "b": rate(b, "b"),
+                        "emu": rate(emu, "emu") if lag == ALA2_LAG_PS else None},
+        "reference_runs": reference_spread(name, ang["b"]),
+        "blown_up_replicas": emu.record.system["blown_up_replicas"], "corrector": emu.record.system["corrector"],
         "device": str(jax.devices()[0]), "cpus": os.cpu_count(),
     }
     return out if OPTIONS["fidelity_only"] else out | speed(system, model, a, emu, engine.config)
 
 
+def reference_spread(name: str, b) -> dict:
+    """How independent reference runs differ from run b (angles b): every cached run of the
+    condition but b, cut to b's length, its alpha-R and phi > 0 fractions and its JSD to b at the
+    emulator's frame interval - the scatter any single-run bar is read against."""
+    out = {}
+    for tag in "acdefgh":
+        path = os.path.join(DATA, f"{name}-{tag}.h5")
+        if os.path.exists(path):
+            x = analysis.phi_psi(read_trajectory(path))[:len(b)]
+            out[tag] = {"alpha_r": float(analysis.alpha_r(x).mean()), "phi_positive": float((x[:, 0] > 0).mean()),
+                        "jsd_thinned_vs_b": analysis.js_distance(x[::int(ALA2_LAG_PS)], b)}
+    return out
+
+
 def speed(system: str, model: str, a, emu, config) -> dict:
-    """The fidelity run's speed, the best batched throughput (longest lag) and the fidelity run's
-    settings batched, each against OpenMM measured now."""
-    emu_ns_per_s = REF_NS / sum(s.wall_seconds for s in emu.record.segments)
+    """The fidelity run's speed (emu; None: not run), the best batched throughput (longest lag)
+    and the fidelity run's settings batched, each against OpenMM measured now."""
     openmm = openmm_ns_per_second(system)
+    log(f"{system}: OpenMM ns/s {openmm}")
     ref_ns_per_s = openmm["best"]
-    best = throughput(model, a, max(config.lag_table_ps), replicas=OPTIONS["best_replicas"], jumps=10)
+    best = fastest(model, a, max(config.lag_table_ps))
     # the fidelity run's own settings (lag, corrector), batched: the speed of what was measured above
-    batched = throughput(model, a, ALA2_LAG_PS, replicas=OPTIONS["best_replicas"], jumps=10)
-    return {"emulated_ns_per_s": emu_ns_per_s, "openmm_ns_per_s": ref_ns_per_s, "openmm_platforms_ns_per_s": openmm,
-            "speedup": emu_ns_per_s / ref_ns_per_s,
-            "best_throughput": best | {"speedup": best["emulated_ns_per_s"] / ref_ns_per_s},
-            "fidelity_lag_throughput": batched | {"speedup": batched["emulated_ns_per_s"] / ref_ns_per_s}}
+    batched = fastest(model, a, OPTIONS["lag_ps"])
+    out = {"openmm_ns_per_s": ref_ns_per_s, "openmm_platforms_ns_per_s": openmm,
+           "best_throughput": best | {"speedup": best["emulated_ns_per_s"] / ref_ns_per_s},
+           "fidelity_lag_throughput": batched | {"speedup": batched["emulated_ns_per_s"] / ref_ns_per_s}}
+    if emu is not None:
+        seconds = sum(s.wall_seconds for s in emu.record.segments)
+        emu_ns_per_s = emu.n_frames * OPTIONS["lag_ps"] * 1e-3 / seconds
+        out |= {"emulated_ns_per_s": emu_ns_per_s, "speedup": emu_ns_per_s / ref_ns_per_s}
+    return out
+
+
+def fastest(model: str, start, lag_ps: float) -> dict:
+    """The throughput at each --best-replicas count; the fastest, with all of them under 'by_replicas'."""
+    runs = [throughput(model, start, lag_ps, replicas=r, jumps=max(10, 100 // r))
+            for r in OPTIONS["best_replicas"]]
+    best = max(runs, key=lambda run: run["emulated_ns_per_s"])
+    return best | {"by_replicas": {str(run["replicas"]): run["emulated_ns_per_s"] for run in runs}}
 
 
 def throughput(model: str, start, lag_ps: float, replicas: int, jumps: int) -> dict:
@@ -179,6 +230,7 @@ def throughput(model: str, start, lag_ps: float, replicas: int, jumps: int) -> d
     engine.run(system, protocol, save_every_ps=lag_ps)  # compiles for this chunk length
     traj = engine.run(system, protocol, save_every_ps=lag_ps, seed=1)
     seconds = sum(s.wall_seconds for s in traj.record.segments)
+    log(f"{replicas} replicas x {jumps} jumps of {lag_ps:g} ps: {seconds:.1f} s")
     return {"lag_ps": lag_ps, "replicas": replicas, "jumps": jumps,
             "emulated_ns_per_s": replicas * jumps * lag_ps * 1e-3 / seconds}
 
@@ -214,7 +266,8 @@ def main(argv=None) -> int:
     parser.add_argument("--systems", default="ala2,ala2-implicit,lj")
     parser.add_argument("--out", default=os.path.join(HERE, "results", "emulator.json"))
     parser.add_argument("--steps", type=int, help="override the presets' training steps")
-    parser.add_argument("--best-replicas", type=int, default=100, help="replicas of the throughput run")
+    parser.add_argument("--best-replicas", default="1,4,16,100",
+                        help="replica counts of the throughput runs (comma list; the fastest is reported)")
     parser.add_argument("--openmm-platforms", default="", help="comma list; default: sciwm's default platform")
     parser.add_argument("--tag", default="", help="suffix of the result keys and emulated files (e.g. gpu)")
     parser.add_argument("--preset", help="training preset for every system (default: ala2 / lj); the model "
@@ -222,19 +275,33 @@ def main(argv=None) -> int:
     parser.add_argument("--train-ns", type=float, default=REF_NS,
                         help=f"ala2 training data, ns: run a ({REF_NS:g} ns) plus extra {EXTRA_NS:g}-ns runs")
     parser.add_argument("--seed", type=int, default=0, help="seed of the fidelity emulation (default 0)")
+    parser.add_argument("--lag-ps", type=float, default=ALA2_LAG_PS,
+                        help=f"ala2: jump lag of the fidelity run, ps (default {ALA2_LAG_PS:g}; its 2,000 frames "
+                             "span 2,000 lags; the switching rate needs 10)")
     parser.add_argument("--fidelity-only", action="store_true", help="ala2: skip the speed measurements")
+    parser.add_argument("--speed-only", action="store_true", help="ala2: only the batched throughputs and OpenMM")
     parser.add_argument("--train-seconds", type=float,
                         help="without --steps: as many training steps as fit this many seconds here (timed)")
     parser.add_argument("--train-only", action="store_true", help="train (or reuse) the models and stop")
     parser.add_argument("--corrector-steps", type=int, default=0,
                         help="force-field Langevin steps after each jump (sciwm.model.corrector); 0: none")
+    parser.add_argument("--model", action="append", default=[], metavar="SYSTEM=DIR",
+                        help="ala2 systems: evaluate this trained model (no training, no extra runs)")
+    parser.add_argument("--corrector-timestep-fs", type=float, help="the corrector's time step (default: 1 fs for "
+                        "molecules, the system's for periodic ones)")
+    parser.add_argument("--corrector-hydrogen-mass", type=float, help="repartitioned hydrogen mass, dalton")
+    parser.add_argument("--corrector-friction", type=float, default=10.0, help="per ps (default 10)")
     args = parser.parse_args(argv)
-    OPTIONS.update(steps=args.steps, best_replicas=args.best_replicas,
+    OPTIONS.update(steps=args.steps, best_replicas=tuple(int(r) for r in args.best_replicas.split(",")),
                    platforms=tuple(args.openmm_platforms.split(",")) if args.openmm_platforms else (None,),
                    corrector_steps=args.corrector_steps, tag=args.tag, preset=args.preset,
                    train_ns=args.train_ns, train_only=args.train_only,
-                   train_seconds=args.train_seconds, seed=args.seed,
-                   fidelity_only=args.fidelity_only)
+                   train_seconds=args.train_seconds, seed=args.seed, lag_ps=args.lag_ps,
+                   fidelity_only=args.fidelity_only, speed_only=args.speed_only,
+                   models=dict(m.split("=", 1) for m in args.model),
+                   corrector={"friction_per_ps": args.corrector_friction,
+                              "hydrogen_mass": args.corrector_hydrogen_mass,
+                              "timestep_ps": args.corrector_timestep_fs and args.corrector_timestep_fs * 1e-3})
     os.makedirs(DATA, exist_ok=True)
     results = {}
     for name in args.systems.split(","):
