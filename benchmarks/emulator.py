@@ -176,6 +176,7 @@ def ala2(system: str) -> dict:
                         "emu": rate(emu, "emu") if lag == ALA2_LAG_PS else None},
         "reference_runs": reference_spread(name, ang["b"]),
         "blown_up_replicas": emu.record.system["blown_up_replicas"], "corrector": emu.record.system["corrector"],
+        "chirality_stopped_replicas": emu.record.system["chirality_stopped_replicas"],
         "device": str(jax.devices()[0]), "cpus": os.cpu_count(),
     }
     return out if OPTIONS["fidelity_only"] else out | speed(system, model, a, emu, engine.config)

@@ -59,6 +59,9 @@ def run(args) -> int:
     if r.system["blown_up_replicas"]:
         print(f"warning: replicas {r.system['blown_up_replicas']} blew up; their frames after that were dropped",
               file=sys.stderr)
+    if r.system.get("chirality_stopped_replicas"):
+        print(f"warning: replicas {r.system['chirality_stopped_replicas']} stopped: no jump in 8 draws kept the "
+              "stereocentres; their frames after that were not emulated", file=sys.stderr)
     flagged = {k: v for k, v in r.system.get("flagged_frames", {}).items() if v}
     if flagged:
         print(f"warning: {sum(traj.extra['flagged'] != 0)} of {traj.n_frames} frames flagged "

@@ -3,8 +3,10 @@
 Each saved frame is one jump of lag = save interval, sampled by the flow (midpoint ODE). Rollouts
 are `lax.scan` over jumps and `vmap` over replicas, sharded over devices when several are present
 (replicas split along a 'replica' mesh axis). A replica whose frame is non-finite or explodes
-stops there: its later frames are never written, and the run record names it. A jump that flips a
-conserved chirality (which MD never does) is drawn again; after 8 failures the replica stops too.
+stops there: its later frames are never written, and the run record names it
+(`blown_up_replicas`). A jump that flips a conserved chirality (which MD never does) is drawn
+again; after 8 failures the replica stops too (`chirality_stopped_replicas`; its last frame is
+intact).
 Replicas are stored one after another in one file, with the per-frame array `replica`.
 
 Ensembles: with K members (stacked parameters), every member jumps from the replica's current
@@ -38,6 +40,7 @@ CHUNK_JUMPS = 50  # jumps per compiled call (progress granularity)
 # displacement) above which a frame is flagged UNCERTAIN: the members disagree by as much as a
 # typical jump moves an atom
 UNCERTAINTY_THRESHOLD = 1.0
+OK, BLEW_UP, CHIRALITY = 0, 1, 2  # status of a jump
 
 
 def system_from_trajectory(traj: Trajectory, model_dir: str, name: str = "emulated") -> System:
@@ -83,16 +86,17 @@ class EmulatorEngine:
             def jump(carry, _):
                 x, box, key, ok = carry
                 key, sub = jax.random.split(key)
-                x_new, box_new, good, spread = members_jump(sub, x, box)
+                x_new, box_new, kept, spread = members_jump(sub, x, box)
                 if corrector is not None:
                     x_new = corrector(jax.random.fold_in(sub, 1), x_new, box_new, temperature)
-                good &= jnp.all(jnp.isfinite(x_new)) & (jnp.max(jnp.abs(x_new - x.mean(0))) < MAX_COORDINATE_NM)
+                finite = jnp.all(jnp.isfinite(x_new)) & (jnp.max(jnp.abs(x_new - x.mean(0))) < MAX_COORDINATE_NM)
                 if box is not None:
-                    good &= jnp.all(jnp.isfinite(box_new)) & jnp.all(box_new > 0)
-                ok = ok & good
+                    finite &= jnp.all(jnp.isfinite(box_new)) & jnp.all(box_new > 0)
+                status = jnp.where(finite, jnp.where(kept, OK, CHIRALITY), BLEW_UP).astype(jnp.int8)
+                ok = ok & (status == OK)
                 x_next = jnp.where(ok, x_new, x)  # a failed replica stays put (its frames are dropped)
                 box_next = None if box is None else jnp.where(ok, box_new, box)
-                return (x_next, box_next, key, ok), (x_new, box_new, ok, spread)
+                return (x_next, box_next, key, ok), (x_new, box_new, status, spread)
 
             (x, box, key, _), frames = jax.lax.scan(jump, (x, box, key, jnp.bool_(True)), None, length=n_jumps)
             return frames
@@ -141,7 +145,7 @@ class EmulatorEngine:
         params, x, box, keys, members = self._shard(self.params, x, box, keys, members)
         setup = time.perf_counter() - t_start
 
-        out_x, out_box, out_ok, out_spread, out_seg, segments = [], [], [], [], [], []
+        out_x, out_box, out_ok, out_status, out_spread, out_seg, segments = [], [], [], [], [], [], []
         done_ps = 0.0
         lag = jnp.float32(save_every_ps)
         jump_scale = float(displacement_scale(self.config, lag))  # uncertainty unit: rms displacement per lag
@@ -153,10 +157,12 @@ class EmulatorEngine:
             while left:
                 n = min(left, CHUNK_JUMPS)
                 keys, sub = jax.vmap(lambda k: tuple(jax.random.split(k)))(keys)
-                xs, boxes, ok, spread = self._chunk(params, members, x, box, sub, species, T, P, n, lag)
-                ok = np.asarray(jnp.cumprod(ok, axis=1, dtype=jnp.int32)).astype(bool)
+                xs, boxes, status, spread = self._chunk(params, members, x, box, sub, species, T, P, n, lag)
+                status = np.asarray(status)
+                ok = np.cumprod(status == OK, axis=1).astype(bool)
                 if out_ok:
                     ok &= out_ok[-1][:, -1:]
+                out_status.append(status)
                 out_x.append(np.asarray(xs))
                 out_box.append(None if boxes is None else np.asarray(boxes))
                 out_ok.append(ok)
@@ -170,18 +176,26 @@ class EmulatorEngine:
                     progress(done_ps)
             segments.append(SegmentRecord(seg.temperature_k, seg.pressure_bar, seg.duration_ps, n_jumps * R,
                                           time.perf_counter() - t_seg))
-        return self._assemble(system, protocol, save_every_ps, seed, out_x, out_box, out_ok, out_spread, out_seg,
-                              segments, setup, start_time, t_start)
+        return self._assemble(system, protocol, save_every_ps, seed, out_x, out_box, out_ok, out_status, out_spread,
+                              out_seg, segments, setup, start_time, t_start)
 
-    def _assemble(self, system, protocol, save_every_ps, seed, out_x, out_box, out_ok, out_spread, out_seg,
-                  segments, setup, start_time, t_start) -> Trajectory:
+    def _assemble(self, system, protocol, save_every_ps, seed, out_x, out_box, out_ok, out_status, out_spread,
+                  out_seg, segments, setup, start_time, t_start) -> Trajectory:
         xs = np.concatenate(out_x, axis=1)  # (R, F, n, 3)
         ok = np.concatenate(out_ok, axis=1)  # (R, F)
+        status = np.concatenate(out_status, axis=1)
+        # why each stopped replica stopped: its first failed jump
+        reason = {int(r): int(status[r][np.argmax(status[r] != OK)]) for r in np.flatnonzero(~ok.all(1))}
         spread = np.concatenate(out_spread, axis=1).reshape(-1)[ok.reshape(-1)]  # per kept frame
         seg = np.concatenate(out_seg)
         boxes = None if out_box[0] is None else np.concatenate(out_box, axis=1)  # (R, F, 3)
         if not ok.any():
-            raise SimulationError("every emulated replica blew up in its first jump (non-finite or exploding coordinates)")
+            n_chiral = sum(c == CHIRALITY for c in reason.values())
+            if not n_chiral:
+                raise SimulationError("every emulated replica blew up in its first jump "
+                                      "(non-finite or exploding coordinates)")
+            raise SimulationError(f"every emulated replica stopped in its first jump ({len(reason) - n_chiral} blew "
+                                  f"up; {n_chiral}: no jump in 8 draws kept the stereocentres)")
         R, F = ok.shape
         time_ps = (np.arange(F) + 1) * save_every_ps
         keep = ok.reshape(-1)
@@ -204,7 +218,8 @@ class EmulatorEngine:
             n_dof=3 * system.n_atoms - 3, start_time=start_time, setup_seconds=setup,
             md_steps=int(sum(s.md_steps for s in segments)), segments=segments, host=host_info(),
             sciwm_version=sciwm.__version__)
-        record.system["blown_up_replicas"] = [int(r) for r in np.flatnonzero(~ok.all(1))]
+        record.system["blown_up_replicas"] = [r for r, c in reason.items() if c == BLEW_UP]
+        record.system["chirality_stopped_replicas"] = [r for r, c in reason.items() if c == CHIRALITY]
         record.system["ensemble_members"] = self.members
         record.system["corrector"] = None if self.corrector is None else self.corrector.describe()
         uncertainty = spread.astype(np.float32) if self.members > 1 else np.full(len(rep), np.nan, np.float32)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import jax
+import jax.numpy as jnp
 import mdtraj
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from sciwm.bench.cache import ReferenceRun, ensure_runs
 from sciwm.data import read_trajectory, write_trajectory
 from sciwm.errors import InputError, SimulationError
 from sciwm.model.corrector import Corrector
+from sciwm.model import flow as flow_module
 from sciwm.model.emulator import EmulatorEngine, system_from_trajectory
 from sciwm.model.io import load_model, read_config
 from sciwm.protocol import parse_protocol
@@ -133,6 +135,15 @@ def test_blow_ups_are_detected_and_never_written(reference, model_dir):
     engine.params = jax.tree_util.tree_map(lambda p: p * np.nan, engine.params)
     start = read_trajectory(reference[0])
     with pytest.raises(SimulationError, match="blew up"):
+        engine.run(system_from_trajectory(start, model_dir), parse_protocol("T=300K,t=4ps"), save_every_ps=1.0)
+
+
+def test_chirality_stops_are_named_apart_from_blow_ups(reference, model_dir, monkeypatch):
+    """A replica whose jumps never keep the stereocentres stops for that reason, not as a blow-up."""
+    monkeypatch.setattr(flow_module, "chirality_kept", lambda config, x: jnp.bool_(False))
+    engine = EmulatorEngine(model_dir, replicas=2)
+    start = read_trajectory(reference[0])
+    with pytest.raises(SimulationError, match="0 blew up; 2: no jump in 8 draws kept the stereocentres"):
         engine.run(system_from_trajectory(start, model_dir), parse_protocol("T=300K,t=4ps"), save_every_ps=1.0)
 
 
