@@ -174,7 +174,7 @@ def ala2(system: str) -> dict:
         # switching (~50 ps apart) is resolved at 10-ps frames only
         "rate_per_ns": {"a": rate(a, "a"), "b": rate(b, "b"),
                         "emu": rate(emu, "emu") if lag == ALA2_LAG_PS else None},
-        "reference_runs": reference_spread(name, ang["b"]),
+        "reference_runs": reference_spread(name, ang["a"], ang["b"]),
         "blown_up_replicas": emu.record.system["blown_up_replicas"], "corrector": emu.record.system["corrector"],
         "chirality_stopped_replicas": emu.record.system["chirality_stopped_replicas"],
         "device": str(jax.devices()[0]), "cpus": os.cpu_count(),
@@ -182,15 +182,15 @@ def ala2(system: str) -> dict:
     return out if OPTIONS["fidelity_only"] else out | speed(system, model, a, emu, engine.config)
 
 
-def reference_spread(name: str, b) -> dict:
-    """How independent reference runs differ from run b (angles b): every cached run of the
-    condition but b, cut to b's length, its alpha-R and phi > 0 fractions and its JSD to b at the
-    emulator's frame interval - the scatter any single-run bar is read against."""
+def reference_spread(name: str, a, b) -> dict:
+    """How independent reference runs differ from run b (angles a, b of runs a and b): every cached
+    run of the condition but b, cut to b's length, its alpha-R and phi > 0 fractions and its JSD to
+    b at the emulator's frame interval - the scatter any single-run bar is read against."""
     out = {}
     for tag in "acdefgh":
         path = os.path.join(DATA, f"{name}-{tag}.h5")
-        if os.path.exists(path):
-            x = analysis.phi_psi(read_trajectory(path))[:len(b)]
+        if tag == "a" or os.path.exists(path):
+            x = (a if tag == "a" else analysis.phi_psi(read_trajectory(path)))[:len(b)]
             out[tag] = {"alpha_r": float(analysis.alpha_r(x).mean()), "phi_positive": float((x[:, 0] > 0).mean()),
                         "jsd_thinned_vs_b": analysis.js_distance(x[::int(ALA2_LAG_PS)], b)}
     return out

@@ -145,7 +145,7 @@ class EmulatorEngine:
         params, x, box, keys, members = self._shard(self.params, x, box, keys, members)
         setup = time.perf_counter() - t_start
 
-        out_x, out_box, out_ok, out_status, out_spread, out_seg, segments = [], [], [], [], [], [], []
+        out_x, out_box, out_status, out_spread, out_seg, segments = [], [], [], [], [], []
         done_ps = 0.0
         lag = jnp.float32(save_every_ps)
         jump_scale = float(displacement_scale(self.config, lag))  # uncertainty unit: rms displacement per lag
@@ -158,14 +158,9 @@ class EmulatorEngine:
                 n = min(left, CHUNK_JUMPS)
                 keys, sub = jax.vmap(lambda k: tuple(jax.random.split(k)))(keys)
                 xs, boxes, status, spread = self._chunk(params, members, x, box, sub, species, T, P, n, lag)
-                status = np.asarray(status)
-                ok = np.cumprod(status == OK, axis=1).astype(bool)
-                if out_ok:
-                    ok &= out_ok[-1][:, -1:]
-                out_status.append(status)
+                out_status.append(np.asarray(status))
                 out_x.append(np.asarray(xs))
                 out_box.append(None if boxes is None else np.asarray(boxes))
-                out_ok.append(ok)
                 out_spread.append(np.asarray(spread) / jump_scale)
                 out_seg.append(np.full(n, index))
                 x = xs[:, -1]
@@ -176,14 +171,14 @@ class EmulatorEngine:
                     progress(done_ps)
             segments.append(SegmentRecord(seg.temperature_k, seg.pressure_bar, seg.duration_ps, n_jumps * R,
                                           time.perf_counter() - t_seg))
-        return self._assemble(system, protocol, save_every_ps, seed, out_x, out_box, out_ok, out_status, out_spread,
-                              out_seg, segments, setup, start_time, t_start)
+        return self._assemble(system, protocol, save_every_ps, seed, out_x, out_box, out_status, out_spread, out_seg,
+                              segments, setup, start_time, t_start)
 
-    def _assemble(self, system, protocol, save_every_ps, seed, out_x, out_box, out_ok, out_status, out_spread,
-                  out_seg, segments, setup, start_time, t_start) -> Trajectory:
+    def _assemble(self, system, protocol, save_every_ps, seed, out_x, out_box, out_status, out_spread, out_seg,
+                  segments, setup, start_time, t_start) -> Trajectory:
         xs = np.concatenate(out_x, axis=1)  # (R, F, n, 3)
-        ok = np.concatenate(out_ok, axis=1)  # (R, F)
-        status = np.concatenate(out_status, axis=1)
+        status = np.concatenate(out_status, axis=1)  # (R, F)
+        ok = np.cumprod(status == OK, axis=1).astype(bool)  # a replica's frames up to its first failed jump
         # why each stopped replica stopped: its first failed jump
         reason = {int(r): int(status[r][np.argmax(status[r] != OK)]) for r in np.flatnonzero(~ok.all(1))}
         spread = np.concatenate(out_spread, axis=1).reshape(-1)[ok.reshape(-1)]  # per kept frame
