@@ -4,7 +4,7 @@
                                    [--openmm-platforms Reference,CUDA] [--tag NAME] [--out PATH]
                                    [--preset NAME] [--train-ns NS] [--train-seconds S] [--train-only]
                                    [--corrector-steps N] [--corrector-hydrogen-mass DA]
-                                   [--corrector-timestep-fs FS] [--corrector-friction G]
+                                   [--corrector-timestep-fs FS] [--corrector-friction G] [--corrector-barostat K]
                                    [--seed S] [--lag-ps PS] [--fidelity-only | --speed-only] [--model SYSTEM=DIR]
 
 Reference runs (two independent ones per condition, 'a' trains, 'b' is held out; --train-ns adds
@@ -96,7 +96,7 @@ def trained_only(system: str, model: str, train_seconds: float) -> dict:
 
 OPTIONS = {"steps": None, "best_replicas": (1, 4, 16, 100), "platforms": (None,), "corrector_steps": 0, "tag": "",
            "preset": None, "train_ns": REF_NS, "train_only": False, "train_seconds": None, "seed": 0,
-           "lag_ps": ALA2_LAG_PS, "fidelity_only": False, "speed_only": False, "corrector": {}, "models": {}}
+           "lag_ps": None, "fidelity_only": False, "speed_only": False, "corrector": {}, "models": {}}
 
 
 def emulator(model: str, replicas: int) -> EmulatorEngine:
@@ -152,7 +152,7 @@ def ala2(system: str) -> dict:
     runs = [train_runs[0], reference(f"{name}-b", system, f"T=300K,t={REF_NS:g}ns", 2, equilibrate_ps=100.0)]
     a, b = (read_trajectory(p) for p in runs)
     # as many frames as run b has at ALA2_LAG_PS (2,000); at that lag also its total length
-    n_jumps, lag = int(REF_NS * 1000 / ALA2_LAG_PS / ALA2_REPLICAS), OPTIONS["lag_ps"]
+    n_jumps, lag = int(REF_NS * 1000 / ALA2_LAG_PS / ALA2_REPLICAS), OPTIONS["lag_ps"] or ALA2_LAG_PS
     emu = engine.run(system_from_trajectory(a, model), parse_protocol(f"T=300K,t={n_jumps * lag:g}ps"),
                      save_every_ps=lag, seed=OPTIONS["seed"])
     write_trajectory(emu, emulated_path(name))
@@ -199,18 +199,19 @@ def reference_spread(name: str, a, b) -> dict:
 def speed(system: str, model: str, a, emu, config) -> dict:
     """The fidelity run's speed (emu; None: not run), the best batched throughput (longest lag)
     and the fidelity run's settings batched, each against OpenMM measured now."""
+    lag = OPTIONS["lag_ps"] or ALA2_LAG_PS
     openmm = openmm_ns_per_second(system)
     log(f"{system}: OpenMM ns/s {openmm}")
     ref_ns_per_s = openmm["best"]
     best = fastest(model, a, max(config.lag_table_ps))
     # the fidelity run's own settings (lag, corrector), batched: the speed of what was measured above
-    batched = fastest(model, a, OPTIONS["lag_ps"])
+    batched = best if lag == max(config.lag_table_ps) else fastest(model, a, lag)
     out = {"openmm_ns_per_s": ref_ns_per_s, "openmm_platforms_ns_per_s": openmm,
            "best_throughput": best | {"speedup": best["emulated_ns_per_s"] / ref_ns_per_s},
            "fidelity_lag_throughput": batched | {"speedup": batched["emulated_ns_per_s"] / ref_ns_per_s}}
     if emu is not None:
         seconds = sum(s.wall_seconds for s in emu.record.segments)
-        emu_ns_per_s = emu.n_frames * OPTIONS["lag_ps"] * 1e-3 / seconds
+        emu_ns_per_s = emu.n_frames * lag * 1e-3 / seconds
         out |= {"emulated_ns_per_s": emu_ns_per_s, "speedup": emu_ns_per_s / ref_ns_per_s}
     return out
 
@@ -245,12 +246,13 @@ def lj() -> dict:
     if OPTIONS["train_only"]:
         return trained_only("lj", model, train_seconds)
     runs = {(p, tag): run(p, tag, seed) for p in LJ_PRESSURES for tag, seed in (("a", 1), ("b", 2))}
-    out = {"system": "lj", "lag_ps": LJ_LAG_PS, "train_seconds": train_seconds, "pressures": {}}
+    lag = OPTIONS["lag_ps"] or LJ_LAG_PS
+    out = {"system": "lj", "lag_ps": lag, "train_seconds": train_seconds, "pressures": {}}
     for p in LJ_PRESSURES:
         a, b = read_trajectory(runs[(p, "a")]), read_trajectory(runs[(p, "b")])
         engine = emulator(model, 4)
         emu = engine.run(system_from_trajectory(a, model), parse_protocol(f"T=100K,P={p:g}bar,t=500ps"),
-                         save_every_ps=LJ_LAG_PS, seed=OPTIONS["seed"])
+                         save_every_ps=lag, seed=OPTIONS["seed"])
         write_trajectory(emu, emulated_path(f"lj-100K-{p:g}bar"))
         out["pressures"][f"{p:g}"] = {
             "density_a": float(a.density_g_cm3().mean()), "density_b": float(b.density_g_cm3().mean()),
@@ -276,9 +278,10 @@ def main(argv=None) -> int:
     parser.add_argument("--train-ns", type=float, default=REF_NS,
                         help=f"ala2 training data, ns: run a ({REF_NS:g} ns) plus extra {EXTRA_NS:g}-ns runs")
     parser.add_argument("--seed", type=int, default=0, help="seed of the fidelity emulation (default 0)")
-    parser.add_argument("--lag-ps", type=float, default=ALA2_LAG_PS,
-                        help=f"ala2: jump lag of the fidelity run, ps (default {ALA2_LAG_PS:g}; its 2,000 frames "
-                             "span 2,000 lags; the switching rate needs 10)")
+    parser.add_argument("--lag-ps", type=float,
+                        help=f"jump lag of the fidelity run, ps (ala2: default {ALA2_LAG_PS:g}; its 2,000 frames "
+                             f"span 2,000 lags; the switching rate needs {ALA2_LAG_PS:g}. LJ: default {LJ_LAG_PS:g}, "
+                             "4 replicas x 500 ps)")
     parser.add_argument("--fidelity-only", action="store_true", help="ala2: skip the speed measurements")
     parser.add_argument("--speed-only", action="store_true", help="ala2: only the batched throughputs and OpenMM")
     parser.add_argument("--train-seconds", type=float,
@@ -292,6 +295,10 @@ def main(argv=None) -> int:
                         "molecules, the system's for periodic ones)")
     parser.add_argument("--corrector-hydrogen-mass", type=float, help="repartitioned hydrogen mass, dalton")
     parser.add_argument("--corrector-friction", type=float, default=10.0, help="per ps (default 10)")
+    parser.add_argument("--corrector-barostat", type=int, default=0, metavar="K",
+                        help="NPT: a Monte Carlo volume move every K corrector steps (default 0: the model's volume)")
+    parser.add_argument("--corrector-barostat-moves", type=int, metavar="M",
+                        help="only M volume moves, after the last M blocks of K steps (default: all that fit)")
     args = parser.parse_args(argv)
     OPTIONS.update(steps=args.steps, best_replicas=tuple(int(r) for r in args.best_replicas.split(",")),
                    platforms=tuple(args.openmm_platforms.split(",")) if args.openmm_platforms else (None,),
@@ -302,6 +309,8 @@ def main(argv=None) -> int:
                    models=dict(m.split("=", 1) for m in args.model),
                    corrector={"friction_per_ps": args.corrector_friction,
                               "hydrogen_mass": args.corrector_hydrogen_mass,
+                              "barostat_interval": args.corrector_barostat,
+                              "barostat_moves": args.corrector_barostat_moves,
                               "timestep_ps": args.corrector_timestep_fs and args.corrector_timestep_fs * 1e-3})
     os.makedirs(DATA, exist_ok=True)
     results = {}

@@ -33,6 +33,9 @@ def add_arguments(p) -> None:
                    help="the corrector's time step (default: 1fs for molecules, the system's for periodic ones)")
     p.add_argument("--corrector-hydrogen-mass", type=float, metavar="DALTON",
                    help="repartition mass onto hydrogens for the corrector (e.g. 3 with a 2fs time step)")
+    p.add_argument("--corrector-barostat", type=int, default=0, metavar="K",
+                   help="NPT segments: a Monte Carlo volume move every K corrector steps at the segment's pressure "
+                        "(default 0: the volume is the model's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, metavar="FILE.h5")
     p.add_argument("--quiet", action="store_true")
@@ -45,10 +48,16 @@ def run(args) -> int:
     if start.n_frames == 0:
         raise InputError(f"{args.start} has no frames")
     corrector = None
+    options = {"--corrector-timestep": args.corrector_timestep, "--corrector-hydrogen-mass": args.corrector_hydrogen_mass,
+               "--corrector-barostat": args.corrector_barostat}
+    given = [name for name, value in options.items() if value]
+    if given and not args.corrector_steps:
+        raise InputError(f"{given[0]} needs --corrector-steps")
     if args.corrector_steps:
         timestep = parse_time_ps(args.corrector_timestep) if args.corrector_timestep else None
         corrector = Corrector.for_model(read_config(args.model), args.corrector_steps, timestep_ps=timestep,
-                                        hydrogen_mass=args.corrector_hydrogen_mass)
+                                        hydrogen_mass=args.corrector_hydrogen_mass,
+                                        barostat_interval=args.corrector_barostat)
     engine = EmulatorEngine(args.model, replicas=args.replicas, sample_steps=args.sample_steps, corrector=corrector)
     lag = parse_time_ps(args.save_every) if args.save_every else min(engine.config.lag_table_ps)
     system = system_from_trajectory(start, args.model)

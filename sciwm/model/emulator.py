@@ -5,8 +5,8 @@ are `lax.scan` over jumps and `vmap` over replicas, sharded over devices when se
 (replicas split along a 'replica' mesh axis). A replica whose frame is non-finite or explodes
 stops there: its later frames are never written, and the run record names it
 (`blown_up_replicas`). A jump that flips a conserved chirality (which MD never does) is drawn
-again; after 8 failures the replica stops too (`chirality_stopped_replicas`; its last frame is
-intact).
+again (every member, with fresh noise, a few failed replicas at a time); after 8 failures the
+replica stops too (`chirality_stopped_replicas`; its last frame is intact).
 Replicas are stored one after another in one file, with the per-frame array `replica`.
 
 Ensembles: with K members (stacked parameters), every member jumps from the replica's current
@@ -29,7 +29,7 @@ from sciwm.engines.base import MAX_COORDINATE_NM, host_info, now_iso
 from sciwm.engines.trajectory import RunRecord, SegmentRecord, State, Trajectory
 from sciwm.errors import InputError, SimulationError
 from sciwm.model.corrector import Corrector
-from sciwm.model.flow import displacement_scale, sample_valid
+from sciwm.model.flow import displacement_scale, redraw_flipped, sample_members
 from sciwm.model.io import load_model, species_indices
 from sciwm.model.validity import ValidityLimits, check_frames, describe
 from sciwm.protocol import Protocol
@@ -74,38 +74,38 @@ class EmulatorEngine:
     def _make_chunk(self):
         net, n_steps, corrector = self.net, self.sample_steps, self.corrector
 
-        def one_replica(params, member, x, box, key, species, temperature, pressure, lag, n_jumps):
-            def members_jump(key, x, box):
-                """Every member jumps from x with the same noise; the replica follows its own
-                member, and the members' rms disagreement (nm) measures the uncertainty."""
-                xs, boxes, good = jax.vmap(lambda p: sample_valid(net, p, key, species, x, box, temperature,
-                                                                  pressure, lag, n_steps))(params)
-                spread = jnp.sqrt(jnp.mean(jnp.sum(jnp.var(xs, axis=0), axis=-1)))
-                return xs[member], None if box is None else boxes[member], good[member], spread
+        def chunk(params, members, x, box, keys, species, temperature, pressure, n_jumps, lag):
+            rows = jnp.arange(x.shape[0])
+
+            def draw(keys, x, box):
+                """Every member jumps from each replica's frame with that replica's noise; a replica
+                is drawn again while any member flips a chirality."""
+                xs, boxes, kept = jax.vmap(lambda k, y, b: sample_members(net, params, k, species, y, b, temperature,
+                                                                          pressure, lag, n_steps))(keys, x, box)
+                return (xs, boxes, kept), jnp.all(kept, axis=1)
 
             def jump(carry, _):
-                x, box, key, ok = carry
-                key, sub = jax.random.split(key)
-                x_new, box_new, kept, spread = members_jump(sub, x, box)
+                x, box, keys, ok = carry
+                keys, sub = jax.vmap(lambda k: tuple(jax.random.split(k)))(keys)
+                (xs, boxes, kept), _ = redraw_flipped(draw, sub, x, box)
+                # replica r follows member r mod K; the members' rms disagreement (nm) is its uncertainty
+                x_new, box_new = xs[rows, members], None if box is None else boxes[rows, members]
+                spread = jnp.sqrt(jnp.mean(jnp.sum(jnp.var(xs, axis=1), axis=-1), axis=-1))
                 if corrector is not None:
-                    x_new = corrector(jax.random.fold_in(sub, 1), x_new, box_new, temperature)
-                finite = jnp.all(jnp.isfinite(x_new)) & (jnp.max(jnp.abs(x_new - x.mean(0))) < MAX_COORDINATE_NM)
+                    x_new, box_new = jax.vmap(lambda k, y, b: corrector(jax.random.fold_in(k, 1), y, b, temperature,
+                                                                        pressure))(sub, x_new, box_new)
+                finite = (jnp.all(jnp.isfinite(x_new), axis=(1, 2))
+                          & (jnp.max(jnp.abs(x_new - x.mean(1, keepdims=True)), axis=(1, 2)) < MAX_COORDINATE_NM))
                 if box is not None:
-                    finite &= jnp.all(jnp.isfinite(box_new)) & jnp.all(box_new > 0)
-                status = jnp.where(finite, jnp.where(kept, OK, CHIRALITY), BLEW_UP).astype(jnp.int8)
+                    finite &= jnp.all(jnp.isfinite(box_new) & (box_new > 0), axis=1)
+                status = jnp.where(finite, jnp.where(kept[rows, members], OK, CHIRALITY), BLEW_UP).astype(jnp.int8)
                 ok = ok & (status == OK)
-                x_next = jnp.where(ok, x_new, x)  # a failed replica stays put (its frames are dropped)
-                box_next = None if box is None else jnp.where(ok, box_new, box)
-                return (x_next, box_next, key, ok), (x_new, box_new, status, spread)
+                x_next = jnp.where(ok[:, None, None], x_new, x)  # a failed replica stays put (its frames are dropped)
+                box_next = None if box is None else jnp.where(ok[:, None], box_new, box)
+                return (x_next, box_next, keys, ok), (x_new, box_new, status, spread)
 
-            (x, box, key, _), frames = jax.lax.scan(jump, (x, box, key, jnp.bool_(True)), None, length=n_jumps)
-            return frames
-
-        def chunk(params, members, x, box, keys, species, temperature, pressure, n_jumps, lag):
-            box_axis = None if box is None else 0
-            return jax.vmap(lambda m, xx, bb, kk: one_replica(params, m, xx, bb, kk, species, temperature, pressure,
-                                                              lag, n_jumps),
-                            in_axes=(0, 0, box_axis, 0))(members, x, box, keys)
+            _, frames = jax.lax.scan(jump, (x, box, keys, jnp.ones(x.shape[0], bool)), None, length=n_jumps)
+            return jax.tree_util.tree_map(lambda a: jnp.swapaxes(a, 0, 1), frames)  # (replicas, jumps, ...)
 
         return chunk
 

@@ -155,16 +155,41 @@ def chirality_kept(config: ModelConfig, x):
     return jnp.all(vol * jnp.asarray(config.chiral_signs, jnp.float32) > 0)
 
 
-def sample_valid(net: VelocityNet, params, key, species, x_t, box_t, temperature, pressure, lag_ps,
-                 n_steps: int, max_tries: int = 8):
-    """sample_one, drawn again (up to max_tries) while a jump flips a conserved chirality.
-    Returns (x, box, ok); ok is False when every try failed."""
-    def draw(carry):
-        key, tries, _, _, _ = carry
-        key, sub = jax.random.split(key)
-        x, box = sample_one(net, params, sub, species, x_t, box_t, temperature, pressure, lag_ps, n_steps)
-        return key, tries + 1, x, box, chirality_kept(net.config, x)
+def sample_members(net: VelocityNet, params, key, species, x_t, box_t, temperature, pressure, lag_ps,
+                   n_steps: int):
+    """Every member of stacked params jumps from x_t with the same noise: x (K, n, 3), box (K, 3)
+    or None, and whether each kept the conserved chiralities (K,)."""
+    xs, boxes = jax.vmap(lambda p: sample_one(net, p, key, species, x_t, box_t, temperature, pressure, lag_ps,
+                                              n_steps))(params)
+    return xs, boxes, jax.vmap(lambda x: chirality_kept(net.config, x))(xs)
 
-    init = draw((key, jnp.int32(0), x_t, box_t, jnp.bool_(False)))
-    _, _, x, box, ok = jax.lax.while_loop(lambda c: (~c[4]) & (c[1] < max_tries), draw, init)
-    return x, box, ok
+
+def redraw_flipped(draw, keys, x_t, box_t, max_tries: int = 8):
+    """A batch of R jumps, drawn again while they flip a conserved chirality (up to max_tries each).
+
+    draw(keys (m, 2), x_t (m, ...), box_t (m, 3) or None) -> (samples, kept (m,)) for any m; samples
+    is a pytree with leading axis m. Redraws take ceil(R / 8) failed replicas at a time, so one replica's
+    redraw costs an eighth of the batch's draw rather than all of it (as a per-replica while_loop under
+    vmap would). Returns (samples, kept (R,)); kept is False where every try failed."""
+    R = x_t.shape[0]
+    m = -(-R // 8)
+    split = jax.vmap(lambda k: tuple(jax.random.split(k)))
+    keys, sub = split(keys)
+    samples, kept = draw(sub, x_t, box_t)
+
+    def pending(tries, kept):
+        return ~kept & (tries < max_tries)
+
+    def again(carry):
+        keys, tries, samples, kept = carry
+        idx = jnp.nonzero(pending(tries, kept), size=m, fill_value=R)[0]  # R: no replica, dropped below
+        at = jnp.minimum(idx, R - 1)
+        new_keys, sub = split(keys[at])
+        drawn, ok = draw(sub, x_t[at], None if box_t is None else box_t[at])
+        put = lambda a, b: a.at[idx].set(b, mode="drop")
+        return (put(keys, new_keys), tries.at[idx].add(1, mode="drop"), jax.tree_util.tree_map(put, samples, drawn),
+                put(kept, ok))
+
+    carry = (keys, jnp.ones(R, jnp.int32), samples, kept)
+    _, _, samples, kept = jax.lax.while_loop(lambda c: jnp.any(pending(c[1], c[3])), again, carry)
+    return samples, kept

@@ -58,7 +58,7 @@ def test_end_to_end_cli(reference, model_dir, tmp_path, capsys):
     assert info["uncertainty"] is None  # one model, no ensemble: no spread to report
 
 
-def test_corrector_brings_strained_frames_to_thermal_energy(reference, model_dir, tmp_path):
+def test_corrector_brings_strained_frames_to_thermal_energy(reference, model_dir, tmp_path, capsys):
     """From a start frame strained by 0.02-nm noise (thousands of kJ/mol above thermal), the debug model's
     jumps stay strained (its bond projection removes only part of it); with the force-field
     corrector (100 Langevin steps of 1 fs, or 50 of 2 fs with 3-Da hydrogens) they come back to the
@@ -82,6 +82,12 @@ def test_corrector_brings_strained_frames_to_thermal_energy(reference, model_dir
         assert (traj.record.system["corrector"] or {}).get("steps", 0) == steps
         mean_energy[steps] = float(energy(traj.positions).mean())
     assert read_trajectory(str(tmp_path / "emu50.h5")).record.system["corrector"]["hydrogen_mass"] == 3.0
+    for options, message in ((["--corrector-barostat", "5"], "needs --corrector-steps"),
+                             (["--corrector-steps", "10", "--corrector-barostat", "5"], "needs a periodic system")):
+        bad = tmp_path / "bad.h5"
+        assert main(["emulate", "--model", model_dir, "--start", str(start), "--protocol", "T=300K,t=4ps",
+                     "--save-every", "2ps", "--out", str(bad), "--quiet", *options]) == 2
+        assert message in capsys.readouterr().err and not bad.exists()
     assert mean_energy[0] > reference_energy + 40.0
     # flexible bonds to hydrogen add ~12 kT/2 = 15 kJ/mol over the constrained reference
     assert abs(mean_energy[100] - reference_energy - 15.0) < 10.0

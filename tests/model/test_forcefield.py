@@ -13,7 +13,7 @@ from sciwm.errors import InputError
 from sciwm.model.corrector import Corrector
 from sciwm.model.forcefield import jax_energy
 from sciwm.systems import get_system
-from sciwm.units import BOLTZMANN_KJ_PER_MOL_K
+from sciwm.units import BAR_NM3_IN_KJ_PER_MOL, BOLTZMANN_KJ_PER_MOL_K
 
 
 def openmm_energy_forces(omm, x, box):
@@ -62,7 +62,7 @@ def test_corrector_repairs_a_clash():
     x[1] = x[0] + np.array([0.05, 0.0, 0.0])  # 0.15 sigma: an energy of ~1e10 kJ/mol
     box = jnp.asarray(np.diag(system.box), jnp.float32)
     corrector = Corrector.from_system(system, steps=20)
-    y = np.asarray(jax.jit(corrector)(jax.random.PRNGKey(0), jnp.asarray(x, jnp.float32), box, jnp.float32(100.0)))
+    y = np.asarray(jax.jit(corrector)(jax.random.PRNGKey(0), jnp.asarray(x, jnp.float32), box, jnp.float32(100.0))[0])
     d = y[:, None] - y[None]
     d -= np.diag(system.box) * np.round(d / np.diag(system.box))
     r = np.sqrt((d**2).sum(-1)) + np.eye(len(y)) * 10
@@ -85,7 +85,7 @@ def test_corrector_samples_the_temperature(options):
     T = 30.0
     keys = jax.random.split(jax.random.PRNGKey(1), 16)
     x0 = jnp.asarray(x_min, jnp.float32)
-    xs = jax.jit(jax.vmap(lambda k: corrector(k, x0, None, jnp.float32(T))))(keys)
+    xs = jax.jit(jax.vmap(lambda k: corrector(k, x0, None, jnp.float32(T))[0]))(keys)
     excess = np.asarray(jax.vmap(lambda y: energy(y, None))(xs)) - float(energy(x0, None))
     expected = 0.5 * (3 * system.n_atoms - 6) * BOLTZMANN_KJ_PER_MOL_K * T
     # 16 independent samples of a sum of 60 quadratic terms: relative sd sqrt(2/60)/4 = 5%
@@ -105,3 +105,31 @@ def test_hydrogen_mass_repartition_keeps_the_total():
     for bad in ({"hydrogen_mass": -1.0}, {"hydrogen_mass": 20.0}, {"timestep_ps": 0.0}):
         with pytest.raises(InputError):
             Corrector.from_system(system, steps=1, **bad)
+
+
+def test_barostat_samples_the_ideal_gas_volume(monkeypatch):
+    """With no interactions, NPT with atom scaling has p(V) ~ V^N exp(-PV/kT): <V> = (N + 1) kT / P
+    exactly; the barostat's acceptance rule must give it. Under NVT (pressure NaN) the box stays."""
+    import sciwm.model.corrector as corrector_module
+
+    monkeypatch.setattr(corrector_module, "LOG_VOLUME_STEP", 0.5)  # an ideal gas's V spreads ~1/sqrt(N + 1)
+    n, T, P = 8, 100.0, 1000.0
+    ideal = Corrector(energy=lambda x, box: 0.0 * jnp.sum(x), masses=np.full(n, 40.0), steps=400, timestep_ps=0.005,
+                      friction_per_ps=1.0, barostat_interval=1)
+    x = jax.random.uniform(jax.random.PRNGKey(0), (n, 3), minval=0.0, maxval=0.5)
+    box = jnp.full(3, 0.8)  # V = 0.51 nm^3, four times the expected mean
+    keys = jax.random.split(jax.random.PRNGKey(1), 512)
+    run = jax.jit(jax.vmap(lambda k, p: ideal(k, x, box, jnp.float32(T), p)[1], in_axes=(0, None)))
+    volumes = np.prod(np.asarray(run(keys, jnp.float32(P))), axis=1)
+    expected = (n + 1) * BOLTZMANN_KJ_PER_MOL_K * T / (P * BAR_NM3_IN_KJ_PER_MOL)
+    # 512 replicas after 400 moves each: V/<V> has sd 1/3, so the mean is known to ~1.5%
+    assert volumes.mean() == pytest.approx(expected, rel=0.05)
+    assert volumes.std() / volumes.mean() == pytest.approx(1 / np.sqrt(n + 1), rel=0.1)
+    np.testing.assert_array_equal(np.asarray(run(keys[:4], jnp.float32(np.nan))), np.tile(box, (4, 1)))
+
+
+def test_barostat_needs_a_periodic_system():
+    with pytest.raises(InputError, match="periodic"):
+        Corrector.from_system(get_system("ala2"), steps=10, barostat_interval=5)
+    with pytest.raises(InputError, match="barostat interval"):
+        Corrector.from_system(get_system("lj"), steps=10, barostat_interval=20)
