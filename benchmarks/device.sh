@@ -6,10 +6,10 @@
 # see benchmarks/README.md), the reference runs a and b of each system in ARGS, and any model
 # directory ARGS names with --model that is not already on the machine.
 #   ARGS="--systems ala2-implicit --model ala2-implicit=DIR --corrector-steps 1000 --best-replicas 100,1000,4000 --speed-only"
-# Budget: with 1000 corrector steps the whole script (fidelity run of 200 sequential jumps, OpenMM,
-# two 4000-replica throughputs) did not finish in 380 s on an H100 (2026-11-27), and which stage
-# took the time is unknown (the script printed nothing before its end then; it logs stages now).
-# Prefer --speed-only there: fidelity does not depend on the device.
+# Budget (H100, 2026-11-27, --speed-only, ala2-implicit `ala2-large`): OpenMM Reference x16 + CUDA ~30 s;
+# each throughput is a compile, a warm-up run and the timed run: learned only 1000 / 4000 replicas ~30 s /
+# ~60 s; with 1000 corrector steps ~45 s / ~3 min (the 4000-replica 10-ps case did not fit in a 400-s call).
+# The fidelity run does not depend on the device: prefer --speed-only here.
 set -o pipefail
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl-gpu/*.whl || exit 1
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 JAX_COMPILATION_CACHE_DIR=/tmp/jax-cache XLA_PYTHON_CLIENT_PREALLOCATE=false

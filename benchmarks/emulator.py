@@ -4,7 +4,8 @@
                                    [--openmm-platforms Reference,CUDA] [--tag NAME] [--out PATH]
                                    [--preset NAME] [--train-ns NS] [--train-seconds S] [--train-only]
                                    [--corrector-steps N] [--corrector-hydrogen-mass DA]
-                                   [--corrector-timestep-fs FS] [--corrector-friction G] [--corrector-barostat K]
+                                   [--corrector-timestep-fs FS] [--corrector-friction G]
+                                   [--corrector-barostat K [--corrector-barostat-moves M]]
                                    [--seed S] [--lag-ps PS] [--fidelity-only | --speed-only] [--model SYSTEM=DIR]
 
 Reference runs (two independent ones per condition, 'a' trains, 'b' is held out; --train-ns adds
@@ -242,7 +243,8 @@ def lj() -> dict:
         return reference(f"lj-100K-{p:g}bar-{tag}", "lj", f"T=100K,P={p:g}bar,t=2ns", seed, equilibrate_ps=50.0,
                          platform="CPU")
 
-    model, train_seconds = trained("lj-100K", [run(p, "a", 1) for p in LJ_PRESSURES], "lj")
+    train_runs = [run(p, "a", 1) for p in LJ_PRESSURES]
+    model, train_seconds = given("lj") if "lj" in OPTIONS["models"] else trained("lj-100K", train_runs, "lj")
     if OPTIONS["train_only"]:
         return trained_only("lj", model, train_seconds)
     runs = {(p, tag): run(p, tag, seed) for p in LJ_PRESSURES for tag, seed in (("a", 1), ("b", 2))}
@@ -290,7 +292,7 @@ def main(argv=None) -> int:
     parser.add_argument("--corrector-steps", type=int, default=0,
                         help="force-field Langevin steps after each jump (sciwm.model.corrector); 0: none")
     parser.add_argument("--model", action="append", default=[], metavar="SYSTEM=DIR",
-                        help="ala2 systems: evaluate this trained model (no training, no extra runs)")
+                        help="evaluate this trained model (no training; ala2: no extra runs)")
     parser.add_argument("--corrector-timestep-fs", type=float, help="the corrector's time step (default: 1 fs for "
                         "molecules, the system's for periodic ones)")
     parser.add_argument("--corrector-hydrogen-mass", type=float, help="repartitioned hydrogen mass, dalton")
