@@ -29,7 +29,7 @@ from sciwm.model.corrector import Corrector
 from sciwm.model.emulator import EmulatorEngine, system_from_trajectory
 from sciwm.protocol import parse_protocol
 from sciwm.systems import get_system
-from sciwm.units import BAR_NM3_IN_KJ_PER_MOL, BOLTZMANN_KJ_PER_MOL_K
+from sciwm.units import AVOGADRO, BAR_NM3_IN_KJ_PER_MOL, BOLTZMANN_KJ_PER_MOL_K
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "data")
@@ -43,9 +43,9 @@ def run_b(pressure: float):
     return read_trajectory(path)
 
 
-def density(box):
-    """g/cm3 of 256 argon atoms in boxes (..., 3) nm."""
-    return 256 * 39.948 / 6.02214076e23 / (np.prod(np.asarray(box), axis=-1) * 1e-21)
+def density(traj, box):
+    """g/cm3 of traj's atoms in boxes (..., 3) nm."""
+    return sum(a.element.mass for a in traj.topology.atoms) / AVOGADRO / (np.prod(np.asarray(box), axis=-1) * 1e-21)
 
 
 def barostat_alone(pressure: float, calls: int, expand: float) -> dict:
@@ -58,7 +58,7 @@ def barostat_alone(pressure: float, calls: int, expand: float) -> dict:
     rho = []
     for key in jax.random.split(jax.random.PRNGKey(0), calls):
         x, box = step(jax.random.split(key, 4), x, box)
-        rho.append(density(box))
+        rho.append(density(b, box))
     emu, ref = float(np.mean(rho[calls // 2:])), float(b.density_g_cm3().mean())
     return {"pressure_bar": pressure, "start_box_factor": expand, "ps": calls * 100 * corrector.timestep_ps,
             "density_corrector": emu, "density_b": ref, "relative_error": emu / ref - 1}

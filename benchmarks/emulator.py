@@ -146,14 +146,15 @@ def ala2(system: str) -> dict:
     if OPTIONS["train_only"]:
         return trained_only(system, model, train_seconds)
     engine = emulator(model, ALA2_REPLICAS)
+    lag = OPTIONS["lag_ps"] or ALA2_LAG_PS
     if OPTIONS["speed_only"]:  # the batched throughputs alone (no fidelity run, no run b)
         return {"system": system, "device": str(jax.devices()[0]), "cpus": os.cpu_count(),
                 "corrector": engine.corrector and engine.corrector.describe()} | speed(
-                    system, model, read_trajectory(train_runs[0]), None, engine.config)
+                    system, model, read_trajectory(train_runs[0]), None, engine.config, lag)
     runs = [train_runs[0], reference(f"{name}-b", system, f"T=300K,t={REF_NS:g}ns", 2, equilibrate_ps=100.0)]
     a, b = (read_trajectory(p) for p in runs)
     # as many frames as run b has at ALA2_LAG_PS (2,000); at that lag also its total length
-    n_jumps, lag = int(REF_NS * 1000 / ALA2_LAG_PS / ALA2_REPLICAS), OPTIONS["lag_ps"] or ALA2_LAG_PS
+    n_jumps = int(REF_NS * 1000 / ALA2_LAG_PS / ALA2_REPLICAS)
     emu = engine.run(system_from_trajectory(a, model), parse_protocol(f"T=300K,t={n_jumps * lag:g}ps"),
                      save_every_ps=lag, seed=OPTIONS["seed"])
     write_trajectory(emu, emulated_path(name))
@@ -180,7 +181,7 @@ def ala2(system: str) -> dict:
         "chirality_stopped_replicas": emu.record.system["chirality_stopped_replicas"],
         "device": str(jax.devices()[0]), "cpus": os.cpu_count(),
     }
-    return out if OPTIONS["fidelity_only"] else out | speed(system, model, a, emu, engine.config)
+    return out if OPTIONS["fidelity_only"] else out | speed(system, model, a, emu, engine.config, lag)
 
 
 def reference_spread(name: str, a, b) -> dict:
@@ -197,10 +198,9 @@ def reference_spread(name: str, a, b) -> dict:
     return out
 
 
-def speed(system: str, model: str, a, emu, config) -> dict:
-    """The fidelity run's speed (emu; None: not run), the best batched throughput (longest lag)
-    and the fidelity run's settings batched, each against OpenMM measured now."""
-    lag = OPTIONS["lag_ps"] or ALA2_LAG_PS
+def speed(system: str, model: str, a, emu, config, lag: float) -> dict:
+    """The fidelity run's speed (emu at lag ps; None: not run), the best batched throughput (longest
+    lag) and the fidelity run's settings batched, each against OpenMM measured now."""
     openmm = openmm_ns_per_second(system)
     log(f"{system}: OpenMM ns/s {openmm}")
     ref_ns_per_s = openmm["best"]

@@ -11,6 +11,7 @@ import mdtraj
 import numpy as np
 
 from sciwm.errors import InputError
+from sciwm.units import AVOGADRO
 
 
 @dataclass
@@ -112,7 +113,7 @@ class Trajectory:
 
     def density_g_cm3(self) -> np.ndarray:
         """(n_frames,) mass density, g/cm^3."""
-        mass_g = sum(a.element.mass for a in self.topology.atoms) / 6.02214076e23
+        mass_g = sum(a.element.mass for a in self.topology.atoms) / AVOGADRO
         return mass_g / (self.volume_nm3() * 1e-21)
 
     def to_mdtraj(self) -> mdtraj.Trajectory:
