@@ -29,7 +29,7 @@ from sciwm.engines.base import MAX_COORDINATE_NM, host_info, now_iso
 from sciwm.engines.trajectory import RunRecord, SegmentRecord, State, Trajectory
 from sciwm.errors import InputError, SimulationError
 from sciwm.model.corrector import Corrector
-from sciwm.model.flow import displacement_scale, redraw_flipped, sample_members
+from sciwm.model.flow import MAX_DRAWS, displacement_scale, redraw_flipped, sample_members
 from sciwm.model.io import load_model, species_indices
 from sciwm.model.validity import ValidityLimits, check_frames, describe
 from sciwm.protocol import Protocol
@@ -77,17 +77,18 @@ class EmulatorEngine:
         def chunk(params, members, x, box, keys, species, temperature, pressure, n_jumps, lag):
             rows = jnp.arange(x.shape[0])
 
-            def draw(keys, x, box):
-                """Every member jumps from each replica's frame with that replica's noise; a replica
-                is drawn again while any member flips a chirality."""
+            def draw(keys, x, box, member):
+                """Every member jumps from each replica's frame with that replica's noise (their
+                disagreement is the uncertainty); a replica is drawn again while the member it follows
+                flips a chirality (waiting for all K members to keep theirs would stop weak ensembles)."""
                 xs, boxes, kept = jax.vmap(lambda k, y, b: sample_members(net, params, k, species, y, b, temperature,
                                                                           pressure, lag, n_steps))(keys, x, box)
-                return (xs, boxes, kept), jnp.all(kept, axis=1)
+                return (xs, boxes), kept[jnp.arange(x.shape[0]), member]
 
             def jump(carry, _):
                 x, box, keys, ok = carry
                 keys, sub = jax.vmap(lambda k: tuple(jax.random.split(k)))(keys)
-                (xs, boxes, kept), _ = redraw_flipped(draw, sub, x, box)
+                (xs, boxes), kept = redraw_flipped(draw, sub, x, box, members)
                 # replica r follows member r mod K; the members' rms disagreement (nm) is its uncertainty
                 x_new, box_new = xs[rows, members], None if box is None else boxes[rows, members]
                 spread = jnp.sqrt(jnp.mean(jnp.sum(jnp.var(xs, axis=1), axis=-1), axis=-1))
@@ -98,7 +99,7 @@ class EmulatorEngine:
                           & (jnp.max(jnp.abs(x_new - x.mean(1, keepdims=True)), axis=(1, 2)) < MAX_COORDINATE_NM))
                 if box is not None:
                     finite &= jnp.all(jnp.isfinite(box_new) & (box_new > 0), axis=1)
-                status = jnp.where(finite, jnp.where(kept[rows, members], OK, CHIRALITY), BLEW_UP).astype(jnp.int8)
+                status = jnp.where(finite, jnp.where(kept, OK, CHIRALITY), BLEW_UP).astype(jnp.int8)
                 ok = ok & (status == OK)
                 x_next = jnp.where(ok[:, None, None], x_new, x)  # a failed replica stays put (its frames are dropped)
                 box_next = None if box is None else jnp.where(ok[:, None], box_new, box)
@@ -190,7 +191,7 @@ class EmulatorEngine:
                 raise SimulationError("every emulated replica blew up in its first jump "
                                       "(non-finite or exploding coordinates)")
             raise SimulationError(f"every emulated replica stopped in its first jump ({len(reason) - n_chiral} blew "
-                                  f"up; {n_chiral}: no jump in 8 draws kept the stereocentres)")
+                                  f"up; {n_chiral}: no jump in {MAX_DRAWS} draws kept the stereocentres)")
         R, F = ok.shape
         time_ps = (np.arange(F) + 1) * save_every_ps
         keep = ok.reshape(-1)

@@ -20,6 +20,10 @@ import jax.numpy as jnp
 from sciwm.model.backbone import VelocityNet, conditions
 from sciwm.model.config import ModelConfig
 
+# draws per jump before a replica that keeps flipping a chirality stops: redraws are rejection
+# sampling of the chirality-keeping jumps, and a weak model's rare frames keep only a few percent
+MAX_DRAWS = 32
+
 
 def kabsch_align(x, ref):
     """Rotate/translate x (n, 3) onto ref (n, 3) (proper rotation, least squares, equal weights)."""
@@ -164,18 +168,19 @@ def sample_members(net: VelocityNet, params, key, species, x_t, box_t, temperatu
     return xs, boxes, jax.vmap(lambda x: chirality_kept(net.config, x))(xs)
 
 
-def redraw_flipped(draw, keys, x_t, box_t, max_tries: int = 8):
+def redraw_flipped(draw, keys, *per_replica, max_tries: int = MAX_DRAWS):
     """A batch of R jumps, drawn again while they flip a conserved chirality (up to max_tries each).
 
-    draw(keys (m, 2), x_t (m, ...), box_t (m, 3) or None) -> (samples, kept (m,)) for any m; samples
-    is a pytree with leading axis m. Redraws take ceil(R / 8) failed replicas at a time, so one replica's
-    redraw costs an eighth of the batch's draw rather than all of it (as a per-replica while_loop under
-    vmap would). Returns (samples, kept (R,)); kept is False where every try failed."""
-    R = x_t.shape[0]
+    draw(keys (m, 2), *per_replica rows) -> (samples, kept (m,)) for any m; per_replica are arrays with
+    leading axis R (or None), passed to draw for the replicas being drawn; samples is a pytree with
+    leading axis m. Redraws take ceil(R / 8) failed replicas at a time, so one replica's redraw costs an
+    eighth of the batch's draw rather than all of it (as a per-replica while_loop under vmap would).
+    Returns (samples, kept (R,)); kept is False where every try failed."""
+    R = keys.shape[0]
     m = -(-R // 8)
     split = jax.vmap(lambda k: tuple(jax.random.split(k)))
     keys, sub = split(keys)
-    samples, kept = draw(sub, x_t, box_t)
+    samples, kept = draw(sub, *per_replica)
 
     def pending(tries, kept):
         return ~kept & (tries < max_tries)
@@ -185,7 +190,7 @@ def redraw_flipped(draw, keys, x_t, box_t, max_tries: int = 8):
         idx = jnp.nonzero(pending(tries, kept), size=m, fill_value=R)[0]  # R: no replica, dropped below
         at = jnp.minimum(idx, R - 1)
         new_keys, sub = split(keys[at])
-        drawn, ok = draw(sub, x_t[at], None if box_t is None else box_t[at])
+        drawn, ok = draw(sub, *(None if a is None else a[at] for a in per_replica))
         put = lambda a, b: a.at[idx].set(b, mode="drop")
         return (put(keys, new_keys), tries.at[idx].add(1, mode="drop"), jax.tree_util.tree_map(put, samples, drawn),
                 put(kept, ok))

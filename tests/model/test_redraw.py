@@ -41,3 +41,21 @@ def test_a_replica_that_always_fails_stops_after_max_tries():
     (_,), kept = jax.jit(lambda k: redraw_flipped(never, k, x, None, max_tries=4))(jax.random.split(jax.random.PRNGKey(1), 3))
     assert not np.asarray(kept).any()
     assert calls == [3, 1]  # the first draw is the whole batch, redraws ceil(3 / 8) = 1 at a time
+
+
+def test_per_replica_arrays_follow_their_replica_into_redraws():
+    """Arrays passed after the keys reach draw gathered for the replicas being drawn (the emulator
+    passes each replica's member this way): here a replica keeps its jump only when its flag says so."""
+    R = 20
+    flag = jnp.arange(R) % 3 == 0
+    seen = []
+
+    def draw(keys, x, flag):
+        seen.append(flag.shape[0])
+        u = jax.vmap(lambda k: jax.random.uniform(k))(keys)
+        return (x[:, 0] + u,), flag
+
+    x = jnp.arange(R, dtype=jnp.float32)[:, None]
+    (out,), kept = jax.jit(lambda k: redraw_flipped(draw, k, x, flag, max_tries=5))(jax.random.split(jax.random.PRNGKey(2), R))
+    np.testing.assert_array_equal(np.asarray(kept), np.asarray(flag))
+    assert seen == [R, 3]  # the whole batch once, then ceil(20 / 8) = 3 replicas at a time
