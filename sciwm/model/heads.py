@@ -14,13 +14,18 @@ vibrations that a coarse frame (and the emulator, which holds covalent geometry 
 not resolve. Least squares then learns E[U | slow coordinates, T], the energy averaged over the
 fast modes at that temperature: unbiased for window averages, not for single frames.
 
+What a head cannot resolve is measured, not hidden: `residual_std_per_k` is the rms of each
+member's out-of-bag residuals over the temperature (per-frame fast-mode energy grows ~ T by
+equipartition), so a prediction of one run's mean energy over F frames adds (c T)^2 / F to the
+variance (sciwm.world.bundle, target "run").
+
 Density needs no head: under NPT the emulator moves the box, and density is computed exactly.
 """
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import flax.linen as nn
 import flax.serialization
@@ -38,7 +43,8 @@ from sciwm.model.graph import knn_graph
 class HeadConfig:
     """species: element symbols in index order; n_neighbors, cutoff_nm: the local environment;
     n_radial: basis functions; hidden: MLP width; periodic: minimum image; members: ensemble size;
-    energy_mean, energy_std: standardisation of the target (kJ/mol, per frame)."""
+    energy_mean, energy_std: standardisation of the target (kJ/mol, per frame); residual_std_per_k:
+    out-of-bag rms per-frame residual over the temperature, kJ/mol/K (None: not measured)."""
 
     species: tuple[str, ...]
     n_neighbors: int = 16
@@ -49,6 +55,7 @@ class HeadConfig:
     members: int = 4
     energy_mean: float = 0.0
     energy_std: float = 1.0
+    residual_std_per_k: float | None = None
 
     @classmethod
     def from_json(cls, data: dict) -> "HeadConfig":
@@ -104,6 +111,10 @@ class EnergyEnsemble:
             out.append(np.asarray(self._members(self.params, x, b, t)))
         z = np.concatenate(out, axis=1)
         return z * self.config.energy_std + self.config.energy_mean
+
+    def residual_std(self, temperature) -> np.ndarray:
+        """Per-frame energy the heads do not resolve at temperature (K), kJ/mol (0 if not measured)."""
+        return np.asarray(temperature, float) * (self.config.residual_std_per_k or 0.0)
 
     def save(self, directory: str) -> None:
         os.makedirs(directory, exist_ok=True)
@@ -168,10 +179,30 @@ def fit_energy_heads(positions: np.ndarray, boxes: np.ndarray | None, temperatur
     vstep = jax.jit(jax.vmap(step, in_axes=(0, 0, 0, 0 if boxes is not None else None, 0, 0)))
     opt = jax.vmap(tx.init)(params)
     rng = np.random.default_rng(seed)
-    pools = [rng.integers(0, len(positions), len(positions)) for _ in range(members)]
+    pools = bootstrap_pools(len(positions), members, rng)
     for _ in range(steps):
         w = np.stack([pool[rng.integers(0, len(pool), batch)] for pool in pools])  # (K, batch)
         b = None if boxes is None else jnp.asarray(boxes[w])
         params, opt, _ = vstep(params, opt, jnp.asarray(positions[w], jnp.float32), b, jnp.asarray(temperature[w]),
                                jnp.asarray(target[w]))
-    return EnergyEnsemble(cfg, params, np.asarray(species))
+    heads = EnergyEnsemble(cfg, params, np.asarray(species))
+    return with_residual(heads, positions, None if boxes is None else np.einsum("fi,ij->fij", boxes, np.eye(3)),
+                         temperature, energies, pools)
+
+
+def bootstrap_pools(n_frames: int, members: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Each member's bootstrap resample of frame indices (the first draws of a fit's rng)."""
+    return [rng.integers(0, n_frames, n_frames) for _ in range(members)]
+
+
+def with_residual(heads: EnergyEnsemble, positions, boxes, temperature, energies, pools) -> EnergyEnsemble:
+    """heads with residual_std_per_k measured on each member's out-of-bag frames (frames outside
+    its bootstrap pool): sqrt(mean((prediction - energy)^2 / T^2))."""
+    pred = heads.predict(positions, boxes, temperature)
+    ratios = []
+    for m, pool in enumerate(pools):
+        oob = np.ones(len(energies), bool)
+        oob[pool] = False
+        ratios.append(((pred[m, oob] - energies[oob]) / temperature[oob]) ** 2)
+    c = float(np.sqrt(np.mean(np.concatenate(ratios))))
+    return EnergyEnsemble(replace(heads.config, residual_std_per_k=c), heads.params, np.asarray(heads.species))

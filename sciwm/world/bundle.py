@@ -7,8 +7,16 @@
     MODEL_DIR/world.json                  manifest: parts present, calibration of the intervals
 
 `WorldModel.predict` runs a protocol on the emulator and returns an observable's estimate with a
-predictive std: the ensemble members' disagreement combined with the rollout's own sampling error;
-a per-observable calibration (offset and std scale) fitted on held-out reference data
+predictive std. Two targets:
+- "mean" (default): the observable's equilibrium value at the protocol's last condition; the std
+  combines the ensemble members' disagreement with the rollout's own sampling error.
+- "run": the value that one reference run of this protocol, from this start, would give over its
+  last segment; every replica is one such run (replica r follows member r mod K), so the spread of
+  the replicas holds the members' disagreement and the run-to-run scatter of a run this long; the
+  std is that spread times sqrt(1 + 1/n) (a new draw, not the mean of n), plus, for energies
+  scored by the R-hat heads, the per-frame energy they cannot resolve averaged over the run's
+  frames (EnergyEnsemble.residual_std).
+A per-observable, per-target calibration (offset and std scale) fitted on held-out reference data
 (`calibrate`) corrects both.
 """
 from __future__ import annotations
@@ -36,13 +44,14 @@ from sciwm.world.cost import CostModel, fit_from_records, read_records
 from sciwm.world.tasks import TaskDistribution
 
 WORLD_FILE, HEADS_DIR, COST_FILE, TASKS_FILE = "world.json", "heads", "cost.json", "tasks.json"
+TARGETS = ("mean", "run")
 
 
 @dataclass
 class Prediction:
-    """An observable's predicted mean and predictive std (calibrated), the per-member estimates,
-    the rollout's sampling error, the mean per-frame ensemble spread, the fraction of flagged
-    frames, and the emulated trajectory with its wall seconds."""
+    """An observable's predicted mean and predictive std (calibrated), the per-member estimates
+    (per-replica for target "run"), the rollout's sampling error, the mean per-frame ensemble
+    spread, the fraction of flagged frames, and the emulated trajectory with its wall seconds."""
 
     observable: str
     mean: float
@@ -94,39 +103,54 @@ class WorldModel:
         return engine.run(system_from_trajectory(start, self.directory), protocol, save_every_ps=lag, seed=seed)
 
     def predict(self, observable: str, start: Trajectory, protocol: Protocol, replicas: int = 4, seed: int = 0,
-                save_every_ps: float | None = None) -> Prediction:
+                save_every_ps: float | None = None, target: str = "mean") -> Prediction:
         """Emulate `protocol` from start's last frame with `replicas` rollouts (replica r follows
-        member r mod K) and estimate `observable` over the last segment."""
+        member r mod K) and predict `observable` over the last segment (target: module docstring)."""
         traj = self.emulate(start, protocol, replicas, seed, save_every_ps)
-        return self.score(observable, traj)
+        return self.score(observable, traj, target)
 
-    def score(self, observable: str, traj: Trajectory) -> Prediction:
-        """Prediction of `observable` from an emulated trajectory's last segment."""
+    def score(self, observable: str, traj: Trajectory, target: str = "mean") -> Prediction:
+        """Prediction of `observable` from an emulated trajectory's last segment (target: "mean" or
+        "run", see the module docstring)."""
+        if target not in TARGETS:
+            raise InputError(f"unknown prediction target {target!r}; choose from {', '.join(TARGETS)}")
         last = traj.segment == traj.segment.max()
         part = traj.select(last)
         if observable in observables.PER_TRAJECTORY:
+            if target == "run":
+                raise InputError(f"{observable} has no per-run prediction (it is estimated from all replicas)")
             members, sem = observables.diffusion_estimates(part)
         else:
             values = observables.per_frame(observable, part, self.heads)  # scored once: heads are not cheap
-            members = observables.member_estimates(values, part)
+            members = observables.member_estimates(values, part, by="member" if target == "mean" else "replica")
             sem = observables.sampling_error(values, part, population=observable == "alpha_r_population")
-        spread = float(np.nanstd(members, ddof=1)) if np.sum(np.isfinite(members)) > 1 else 0.0
-        raw = float(np.hypot(spread, 0.0 if np.isnan(sem) else sem)) if np.any(np.isfinite(members)) else np.nan
-        offset, scale = calibration_of(self.calibration, observable)
+        n = int(np.sum(np.isfinite(members)))
+        spread = float(np.nanstd(members, ddof=1)) if n > 1 else 0.0
+        if target == "run":
+            raw = spread * np.sqrt(1 + 1 / n) if n > 1 else np.nan
+            if observable == "alpha_r_population" and n > 1:  # replicas all alike is no proof: Laplace floor
+                raw = max(raw, observables.run_population_floor(values, part))
+            if observable == "potential_energy_kj_mol" and not np.all(np.isfinite(part.potential_energy)):
+                raw = float(np.hypot(raw, observables.head_noise_of_run(part, self.heads)))
+        else:
+            raw = float(np.hypot(spread, 0.0 if np.isnan(sem) else sem)) if n else np.nan
+        offset, scale = calibration_of(self.calibration, calibration_key(observable, target))
         flagged = part.extra.get("flagged", np.zeros(part.n_frames))
         mean = float(np.nanmean(members)) if np.any(np.isfinite(members)) else np.nan  # all flagged: no estimate
         return Prediction(observable, mean + offset, scale * raw, members, sem,
                           float(np.nanmean(part.extra.get("uncertainty", np.full(1, np.nan)))),
                           float(np.mean(flagged != 0)) if part.n_frames else 1.0, traj, traj.record.wall_seconds)
 
-    def calibrate(self, observable: str, predictions: list[Prediction], truths: list[float], level: float = 0.9) -> dict:
+    def calibrate(self, observable: str, predictions: list[Prediction], truths: list[float], level: float = 0.9,
+                  target: str = "mean") -> dict:
         """Fit and save this observable's calibration on held-out reference values (see
-        fit_calibration); later predictions use it."""
-        offset0, scale0 = calibration_of(self.calibration, observable)
+        fit_calibration); later predictions for the same target use it."""
+        key = calibration_key(observable, target)
+        offset0, scale0 = calibration_of(self.calibration, key)
         means = np.array([p.mean - offset0 for p in predictions])
         raw = np.array([p.std / scale0 for p in predictions])
         fitted = fit_calibration(means, raw, np.asarray(truths, float), level)
-        self.save_calibration({observable: fitted})
+        self.save_calibration({key: fitted})
         return fitted
 
     def save_calibration(self, fitted: dict) -> None:
@@ -143,6 +167,11 @@ def fit_calibration(means: np.ndarray, raw_stds: np.ndarray, truths: np.ndarray,
     offset = float(np.mean(truths - means)) if len(truths) > 1 else 0.0
     z = np.abs(truths - means - offset) / np.maximum(raw_stds, 1e-12)
     return {"offset": offset, "scale": float(np.quantile(z, level) / stats.norm.ppf(0.5 + level / 2))}
+
+
+def calibration_key(observable: str, target: str = "mean") -> str:
+    """Where a target's calibration is stored: the observable's name ("mean"), name@run ("run")."""
+    return observable if target == "mean" else f"{observable}@{target}"
 
 
 def calibration_of(calibration: dict, observable: str) -> tuple[float, float]:

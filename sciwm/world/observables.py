@@ -76,10 +76,11 @@ def diffusion_estimates(traj: Trajectory) -> tuple[np.ndarray, float]:
     return members, float(np.nanstd(per_replica, ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
 
 
-def member_estimates(values: np.ndarray, traj: Trajectory) -> np.ndarray:
+def member_estimates(values: np.ndarray, traj: Trajectory, by: str = "member") -> np.ndarray:
     """(members,) mean of per-frame values over each member's valid (unflagged) frames; a
-    reference trajectory is one member."""
-    member = np.asarray(traj.extra.get("member", np.zeros(traj.n_frames, int)))
+    reference trajectory is one member. by="replica": one mean per replica instead (NaN for a
+    replica with no valid frame)."""
+    member = np.asarray(traj.extra.get(by, np.zeros(traj.n_frames, int)))
     valid = np.asarray(traj.extra.get("flagged", np.zeros(traj.n_frames))) == 0
     out = [values[(member == m) & valid].mean() if np.any((member == m) & valid) else np.nan
            for m in range(int(member.max()) + 1 if len(member) else 1)]
@@ -102,3 +103,27 @@ def sampling_error(values: np.ndarray, traj: Trajectory, population: bool = Fals
         p = (np.sum(means) + 1) / (len(means) + 2)
         sem = max(sem, float(np.sqrt(p * (1 - p) / len(means))))
     return sem
+
+
+def run_population_floor(values: np.ndarray, traj: Trajectory) -> float:
+    """Smallest std of a population over one run of this many frames: sqrt(p (1 - p) / F), p the
+    pooled valid frames' (k + 1) / (n + 2) (Laplace), F the mean valid frames per replica (frames
+    taken as independent, so this is a floor, not an estimate)."""
+    valid = np.asarray(traj.extra.get("flagged", np.zeros(traj.n_frames))) == 0
+    replica = np.asarray(traj.extra.get("replica", np.zeros(traj.n_frames, int)))[valid]
+    v = values[valid]
+    p = (v.sum() + 1) / (len(v) + 2)
+    frames = len(v) / max(len(np.unique(replica)), 1)
+    return float(np.sqrt(p * (1 - p) / max(frames, 1)))
+
+
+def head_noise_of_run(traj: Trajectory, heads) -> float:
+    """Std of one run's mean energy from what the heads cannot resolve per frame (kJ/mol): the
+    residual at the frames' temperature over sqrt(valid frames per replica), frames taken as
+    independent (at the emulator's >= 1-ps spacing the fast vibrations are)."""
+    valid = np.asarray(traj.extra.get("flagged", np.zeros(traj.n_frames))) == 0
+    if heads is None or not valid.any():
+        return 0.0
+    replica = np.asarray(traj.extra.get("replica", np.zeros(traj.n_frames, int)))[valid]
+    frames = valid.sum() / len(np.unique(replica))
+    return float(np.sqrt(np.mean(heads.residual_std(traj.setpoint_temperature[valid]) ** 2) / frames))

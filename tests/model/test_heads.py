@@ -1,4 +1,5 @@
-"""R-hat energy heads: invariance, learning a known pair energy, save/load round trip."""
+"""R-hat energy heads: invariance, learning a known pair energy, the out-of-bag residual, save/load
+round trip."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -43,6 +44,10 @@ def test_heads_learn_a_pair_energy_and_round_trip(rng, tmp_path):
     assert pred.shape == (2, 80)
     r2 = 1 - np.mean((pred.mean(0) - energies[test]) ** 2) / np.var(energies[test])
     assert r2 > 0.8, r2
+    # the out-of-bag residual stands for the error on unseen frames (within a factor of 1.5 here)
+    rms_test = np.sqrt(np.mean((pred - energies[test]) ** 2))
+    assert 1 / 1.5 < heads.residual_std(300.0) / rms_test < 1.5, (heads.residual_std(300.0), rms_test)
     heads.save(str(tmp_path))
     again = EnergyEnsemble.load(str(tmp_path))
     np.testing.assert_allclose(again.predict(x[test], None, temps[test]), pred, rtol=1e-6)
+    assert again.config == heads.config

@@ -13,6 +13,7 @@ from sciwm.errors import InputError, SimulationError
 from sciwm.model.emulator import EmulatorEngine, system_from_trajectory
 from sciwm.protocol import parse_protocol
 from sciwm.train.presets import get_preset
+from sciwm.world import observables
 from sciwm.world.bundle import WorldModel, build
 from sciwm.world.cost import describe_request
 
@@ -51,6 +52,35 @@ def test_bundle_round_trip_and_predictions(data, world_dir):
     assert diffusion.members.shape == (2,) and np.all(diffusion.members > 0) and diffusion.std > 0
     seconds, low, high = world.cost.predict(describe_request("ala2", parse_protocol("T=300K,t=10ps")))
     assert 0 < low <= seconds <= high
+
+
+def test_run_target_predicts_what_one_run_gives(data, world_dir):
+    """target="run": every replica is one run; the prediction is their mean, its std their spread
+    widened for a new draw, calibrated under its own key; populations get a Laplace floor."""
+    world = WorldModel(world_dir)
+    traj = world.emulate(read_trajectory(data[0]), parse_protocol("T=300K,t=6ps"), replicas=6, seed=3)
+    values = observables.per_frame("potential_energy_kj_mol", traj, world.heads)
+    per_run = np.array([values[traj.extra["replica"] == r].mean() for r in range(6)])
+    p = world.score("potential_energy_kj_mol", traj, target="run")
+    np.testing.assert_allclose(p.members, per_run, rtol=1e-6)
+    assert p.mean == pytest.approx(per_run.mean(), rel=1e-6)
+    # + what the heads cannot resolve per frame, averaged over each run's frames
+    noise = world.heads.residual_std(300.0) / np.sqrt(traj.n_frames / 6)
+    assert world.heads.residual_std(300.0) > 0
+    assert p.std == pytest.approx(np.hypot(per_run.std(ddof=1) * np.sqrt(1 + 1 / 6), noise), rel=1e-5)
+    assert p.std > world.score("potential_energy_kj_mol", traj).std / 10  # not the mean's error over 6 runs
+    fitted = world.calibrate("potential_energy_kj_mol", [p, p], [p.mean + 1.0, p.mean + 1.0], target="run")
+    assert world.calibration["potential_energy_kj_mol@run"] == fitted and "potential_energy_kj_mol" not in world.calibration
+    assert world.score("potential_energy_kj_mol", traj, target="run").mean == pytest.approx(p.mean + 1.0)
+    # 6 runs of F frames, none in alpha-R: spread 0, floor sqrt(p (1 - p) / F) with p = 1 / (6 F + 2)
+    F = traj.n_frames / 6
+    p0 = 1 / (traj.n_frames + 2)
+    assert observables.run_population_floor(np.zeros(traj.n_frames), traj) == pytest.approx(np.sqrt(p0 * (1 - p0) / F))
+    assert world.score("alpha_r_population", traj, target="run").std > 0
+    with pytest.raises(InputError, match="unknown prediction target"):
+        world.score("potential_energy_kj_mol", traj, target="window")
+    with pytest.raises(InputError, match="no per-run prediction"):
+        world.score("diffusion_nm2_ps", traj, target="run")
 
 
 def test_ensemble_equals_members_one_by_one(data, world_dir):
