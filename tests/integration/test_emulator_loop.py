@@ -149,7 +149,7 @@ def test_chirality_stops_are_named_apart_from_blow_ups(reference, model_dir, mon
     monkeypatch.setattr(flow_module, "chirality_kept", lambda config, x: jnp.bool_(False))
     engine = EmulatorEngine(model_dir, replicas=2)
     start = read_trajectory(reference[0])
-    with pytest.raises(SimulationError, match="0 blew up; 2: no jump in 8 draws kept the stereocentres"):
+    with pytest.raises(SimulationError, match=f"0 blew up; 2: no jump in {flow_module.MAX_DRAWS} draws kept the stereocentres"):
         engine.run(system_from_trajectory(start, model_dir), parse_protocol("T=300K,t=4ps"), save_every_ps=1.0)
 
 
