@@ -25,12 +25,11 @@ import jax
 import numpy as np
 
 from sciwm.data import read_trajectory
-from sciwm.data.files import write_json_atomic
 from sciwm.model.corrector import Corrector
 from sciwm.protocol import parse_protocol
 from sciwm.world import observables
 from sciwm.world.bundle import WorldModel, calibration_key, calibration_of, fit_calibration
-from world import HERE, LEVEL, OBSERVABLES, score, specs
+from world import HERE, LEVEL, OBSERVABLES, _write, score, specs
 
 WINDOWS_PS, LAG_PS = (10.0, 60.0, 360.0), 10.0
 
@@ -109,7 +108,7 @@ def main(argv=None) -> int:
     if args.rescore:
         with open(args.out) as f:
             results = json.load(f)
-        _write(results | summarise(results["cases"], lengths), args.out)
+        _write(results | summarise(results["cases"], tuple(results["windows_ps"])), args.out)
         return 0
     folder = os.path.join(args.data, "quick" if args.quick else "full")
     _, calib, held, out = specs(folder, args.quick)
@@ -132,12 +131,6 @@ def main(argv=None) -> int:
     results |= summarise(sets, lengths) | {"cases": sets, "emulate_s": time.perf_counter() - t0}
     _write(results, args.out)
     return 0
-
-
-def _write(results: dict, path: str) -> None:
-    print(json.dumps({k: v for k, v in results.items() if k != "cases"}, indent=1))
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    write_json_atomic(path, results)
 
 
 if __name__ == "__main__":
