@@ -177,6 +177,16 @@ def test_corrupt_checkpoint_is_a_clear_error(reference, model_dir, tmp_path):
         load_model(str(broken))
 
 
+def test_replica_batches_give_the_same_frames(reference, model_dir):
+    """The network evaluated a few replicas at a time (the CPU default) or all in one vmap: same
+    frames, also when the batch does not divide the replicas."""
+    system = system_from_trajectory(read_trajectory(reference[0]), model_dir)
+    runs = [EmulatorEngine(model_dir, replicas=5, replica_batch=b).run(system, parse_protocol("T=300K,t=3ps"),
+                                                                      save_every_ps=1.0, seed=4) for b in (None, 2)]
+    assert runs[0].n_frames == runs[1].n_frames == 15
+    np.testing.assert_allclose(runs[0].positions, runs[1].positions, atol=1e-4)
+
+
 def test_replicas_shard_over_devices(reference, model_dir, tmp_path):
     """Two forced CPU devices give the same frames as one device."""
     script = (
