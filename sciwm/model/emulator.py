@@ -58,13 +58,14 @@ class EmulatorEngine:
     """Runs a trained model. replicas: independent rollouts from the same start (seeded apart);
     sample_steps: ODE steps per jump (default: the model's training preset); replica_batch: how
     many replicas the network evaluates at once (None: all, one vmap — right for accelerators; on
-    a CPU, small batches in a loop keep the network's intermediates in cache: CPU_REPLICA_BATCH)."""
+    a CPU, small batches in a loop keep the network's intermediates in cache; "auto": None on an
+    accelerator, CPU_REPLICA_BATCH on a CPU)."""
 
     name = "emulator"
 
     def __init__(self, model_dir: str, replicas: int = 1, sample_steps: int | None = None,
                  uncertainty_threshold: float = UNCERTAINTY_THRESHOLD, corrector: Corrector | None = None,
-                 replica_batch: int | None = -1):
+                 replica_batch: int | None | str = "auto"):
         if replicas < 1:
             raise InputError(f"replicas must be at least 1, got {replicas}")
         self.model_dir, self.replicas, self.corrector = model_dir, replicas, corrector
@@ -77,7 +78,7 @@ class EmulatorEngine:
         if self.sample_steps < 1:
             raise InputError(f"sample steps must be at least 1, got {self.sample_steps}")
         self.replica_batch = (CPU_REPLICA_BATCH if jax.default_backend() == "cpu" else None) \
-            if replica_batch == -1 else replica_batch
+            if replica_batch == "auto" else replica_batch
         self._chunk = jax.jit(self._make_chunk(), static_argnums=(8,))
 
     def _make_chunk(self):
