@@ -157,7 +157,8 @@ def fit_energy_heads(positions: np.ndarray, boxes: np.ndarray | None, temperatur
     if ok.sum() < 10:
         raise InputError("the energy head needs at least 10 frames with a logged potential energy")
     positions, energies, temperature = positions[ok], energies[ok], np.asarray(temperature, np.float32)[ok]
-    boxes = None if boxes is None else np.einsum("fii->fi", boxes[ok]).astype(np.float32)
+    frame_boxes = None if boxes is None else boxes[ok]  # (n, 3, 3), for predict
+    boxes = None if boxes is None else np.einsum("fii->fi", frame_boxes).astype(np.float32)
     cfg = HeadConfig(species=tuple(symbols), periodic=boxes is not None, members=members,
                      energy_mean=float(energies.mean()), energy_std=float(energies.std() + 1e-6), **config)
     species = jnp.asarray(species, jnp.int32)
@@ -186,8 +187,7 @@ def fit_energy_heads(positions: np.ndarray, boxes: np.ndarray | None, temperatur
         params, opt, _ = vstep(params, opt, jnp.asarray(positions[w], jnp.float32), b, jnp.asarray(temperature[w]),
                                jnp.asarray(target[w]))
     heads = EnergyEnsemble(cfg, params, np.asarray(species))
-    return with_residual(heads, positions, None if boxes is None else np.einsum("fi,ij->fij", boxes, np.eye(3)),
-                         temperature, energies, pools)
+    return with_residual(heads, positions, frame_boxes, temperature, energies, pools)
 
 
 def bootstrap_pools(n_frames: int, members: int, rng: np.random.Generator) -> list[np.ndarray]:

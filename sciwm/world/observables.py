@@ -81,7 +81,7 @@ def member_estimates(values: np.ndarray, traj: Trajectory, by: str = "member") -
     reference trajectory is one member. by="replica": one mean per replica instead (NaN for a
     replica with no valid frame)."""
     member = np.asarray(traj.extra.get(by, np.zeros(traj.n_frames, int)))
-    valid = np.asarray(traj.extra.get("flagged", np.zeros(traj.n_frames))) == 0
+    valid = _valid(traj)
     out = [values[(member == m) & valid].mean() if np.any((member == m) & valid) else np.nan
            for m in range(int(member.max()) + 1 if len(member) else 1)]
     return np.asarray(out)
@@ -109,21 +109,29 @@ def run_population_floor(values: np.ndarray, traj: Trajectory) -> float:
     """Smallest std of a population over one run of this many frames: sqrt(p (1 - p) / F), p the
     pooled valid frames' (k + 1) / (n + 2) (Laplace), F the mean valid frames per replica (frames
     taken as independent, so this is a floor, not an estimate)."""
-    valid = np.asarray(traj.extra.get("flagged", np.zeros(traj.n_frames))) == 0
-    replica = np.asarray(traj.extra.get("replica", np.zeros(traj.n_frames, int)))[valid]
+    valid = _valid(traj)
     v = values[valid]
     p = (v.sum() + 1) / (len(v) + 2)
-    frames = len(v) / max(len(np.unique(replica)), 1)
-    return float(np.sqrt(p * (1 - p) / max(frames, 1)))
+    return float(np.sqrt(p * (1 - p) / max(_frames_per_replica(traj, valid), 1)))
 
 
 def head_noise_of_run(traj: Trajectory, heads) -> float:
     """Std of one run's mean energy from what the heads cannot resolve per frame (kJ/mol): the
     residual at the frames' temperature over sqrt(valid frames per replica), frames taken as
     independent (at the emulator's >= 1-ps spacing the fast vibrations are)."""
-    valid = np.asarray(traj.extra.get("flagged", np.zeros(traj.n_frames))) == 0
+    valid = _valid(traj)
     if heads is None or not valid.any():
         return 0.0
+    return float(np.sqrt(np.mean(heads.residual_std(traj.setpoint_temperature[valid]) ** 2)
+                         / _frames_per_replica(traj, valid)))
+
+
+def _valid(traj: Trajectory) -> np.ndarray:
+    """(n_frames,) True for frames not flagged by the validity checks (every reference frame)."""
+    return np.asarray(traj.extra.get("flagged", np.zeros(traj.n_frames))) == 0
+
+
+def _frames_per_replica(traj: Trajectory, valid: np.ndarray) -> float:
+    """Mean number of valid frames per replica that has any (0 when none has)."""
     replica = np.asarray(traj.extra.get("replica", np.zeros(traj.n_frames, int)))[valid]
-    frames = valid.sum() / len(np.unique(replica))
-    return float(np.sqrt(np.mean(heads.residual_std(traj.setpoint_temperature[valid]) ** 2) / frames))
+    return len(replica) / len(np.unique(replica)) if len(replica) else 0.0
