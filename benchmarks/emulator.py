@@ -9,7 +9,7 @@
                                    [--seed S] [--lag-ps PS] [--fidelity-only | --speed-only] [--model SYSTEM=DIR]
 
 Reference runs (two independent ones per condition, 'a' trains, 'b' is held out; --train-ns adds
-25-ns training runs c, d, ...) and trained models are cached under benchmarks/data/ and reused.
+training runs c, d, ... of 25 ns for ala2, 2 ns per pressure for LJ) and trained models are cached under benchmarks/data/ and reused.
 For each system it emulates an ensemble of the same total length as one reference run and
 reports: ala2 - 2-D phi/psi Jensen-Shannon distance to run b next to the a-vs-b noise floor, both
 for all of a's frames and for a thinned to the emulator's frame interval (the emulated ensemble's
@@ -45,8 +45,9 @@ from sciwm.train.trainer import step_seconds, train
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "data")
-REF_NS = 20.0  # per reference run (ala2); LJ: 2 ns per pressure
+REF_NS = 20.0  # per reference run (ala2)
 EXTRA_NS = 25.0  # per extra training run (--train-ns above REF_NS), seeds 3, 4, ...
+LJ_REF_NS = 2.0  # per LJ reference run and pressure; extra training runs as long (seeds 3, 4, ...)
 ALA2_LAG_PS = 10.0
 ALA2_REPLICAS = 10
 LJ_PRESSURES = (1.0, 1000.0)
@@ -96,7 +97,7 @@ def trained_only(system: str, model: str, train_seconds: float) -> dict:
 
 
 OPTIONS = {"steps": None, "best_replicas": (1, 4, 16, 100), "platforms": (None,), "corrector_steps": 0, "tag": "",
-           "preset": None, "train_ns": REF_NS, "train_only": False, "train_seconds": None, "seed": 0,
+           "preset": None, "train_ns": None, "train_only": False, "train_seconds": None, "seed": 0,
            "lag_ps": None, "fidelity_only": False, "speed_only": False, "corrector": {}, "models": {}}
 
 
@@ -136,7 +137,7 @@ def openmm_ns_per_second(system: str, seconds: float = 10.0) -> dict:
 
 def ala2(system: str) -> dict:
     name = f"{system}-300K"
-    n_extra = int(round((OPTIONS["train_ns"] - REF_NS) / EXTRA_NS))
+    n_extra = int(round(((OPTIONS["train_ns"] or REF_NS) - REF_NS) / EXTRA_NS))
     specs = [("a", REF_NS, 1)] + [(chr(ord("c") + k), EXTRA_NS, 3 + k) for k in range(n_extra)]  # (tag, ns, seed)
     if system in OPTIONS["models"]:  # a given model: only run a (the start) is needed
         specs = specs[:1]
@@ -243,7 +244,11 @@ def lj() -> dict:
         return reference(f"lj-100K-{p:g}bar-{tag}", "lj", f"T=100K,P={p:g}bar,t=2ns", seed, equilibrate_ps=50.0,
                          platform="CPU")
 
-    train_runs = [run(p, "a", 1) for p in LJ_PRESSURES]
+    n_extra = int(round(((OPTIONS["train_ns"] or LJ_REF_NS) - LJ_REF_NS) / LJ_REF_NS))
+    specs = [("a", 1)] + [(chr(ord("c") + k), 3 + k) for k in range(n_extra)]  # (tag, seed)
+    if "lj" in OPTIONS["models"]:  # a given model: only runs a (the starts) are needed
+        specs = specs[:1]
+    train_runs = [run(p, tag, seed) for tag, seed in specs for p in LJ_PRESSURES]
     model, train_seconds = given("lj") if "lj" in OPTIONS["models"] else trained("lj-100K", train_runs, "lj")
     if OPTIONS["train_only"]:
         return trained_only("lj", model, train_seconds)
@@ -277,8 +282,9 @@ def main(argv=None) -> int:
     parser.add_argument("--tag", default="", help="suffix of the result keys and emulated files (e.g. gpu)")
     parser.add_argument("--preset", help="training preset for every system (default: ala2 / lj); the model "
                         "directory is named after it")
-    parser.add_argument("--train-ns", type=float, default=REF_NS,
-                        help=f"ala2 training data, ns: run a ({REF_NS:g} ns) plus extra {EXTRA_NS:g}-ns runs")
+    parser.add_argument("--train-ns", type=float,
+                        help=f"training data per condition, ns: run a (ala2 {REF_NS:g} ns, LJ {LJ_REF_NS:g} ns per "
+                             f"pressure) plus extra runs of {EXTRA_NS:g} ns (ala2) or {LJ_REF_NS:g} ns (LJ)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the fidelity emulation (default 0)")
     parser.add_argument("--lag-ps", type=float,
                         help=f"jump lag of the fidelity run, ps (ala2: default {ALA2_LAG_PS:g}; its 2,000 frames "

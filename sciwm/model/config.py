@@ -20,6 +20,12 @@ class ModelConfig:
     lag_table_ps, scale_table_nm: rms displacement per coordinate, |x_{t+lag} - x_t|, measured on
         the training data at these lags; interpolated log-log for any lag, it scales the flow.
     log_volume_scale: rms of log V_{t+lag} - log V_t over the data (NPT only).
+    log_volume_mean, log_volume_std: NPT only - mean and std of log(volume per atom / nm^3) over the
+        training frames. When set, the network is also conditioned on the start frame's volume
+        per atom (standardised) and on the flow's current log-volume change (over
+        log_volume_scale), so the volume move can depend on the density directly; without them
+        (models trained before this existed) it sees the volume only through neighbour distances,
+        and its log-volume velocity cannot depend on the flow's own volume state.
     periodic: positions live in a periodic box (minimum image on edges).
     npt: the model also moves the box volume.
     box_strain: NPT only - targets are scaled back into the start frame's box and sampled
@@ -47,6 +53,8 @@ class ModelConfig:
     lag_table_ps: tuple[float, ...] = (1.0,)
     scale_table_nm: tuple[float, ...] = (0.1,)
     log_volume_scale: float = 0.01
+    log_volume_mean: float | None = None
+    log_volume_std: float = 1.0
     periodic: bool = False
     npt: bool = False
     box_strain: bool = False

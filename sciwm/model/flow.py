@@ -68,6 +68,18 @@ def _box_at(box_t, log_dv):
     return None if box_t is None else box_t * jnp.exp(log_dv / 3.0)
 
 
+def flow_conditions(config: ModelConfig, temperature, pressure, lag_ps, s, box_t, log_dv, n_atoms: int):
+    """The network's scalar conditions (backbone.conditions), plus, for models with volume
+    conditions (config.log_volume_mean set), the start frame's standardised log volume per atom
+    and the flow state's log-volume change over log_volume_scale."""
+    cond = conditions(temperature, pressure, lag_ps, s)
+    if config.log_volume_mean is None:
+        return cond
+    log_v = jnp.log(jnp.prod(box_t) / n_atoms)
+    extra = jnp.stack([(log_v - config.log_volume_mean) / config.log_volume_std, log_dv / config.log_volume_scale])
+    return jnp.concatenate([cond, extra.astype(cond.dtype)])
+
+
 def loss_one(net: VelocityNet, params, key, species, x_t, x_1, box_t, box_1, temperature, pressure, lag_ps):
     """Flow-matching loss of one window (x_t -> x_1), normalised by the lag's displacement scale."""
     config = net.config
@@ -82,7 +94,7 @@ def loss_one(net: VelocityNet, params, key, species, x_t, x_1, box_t, box_1, tem
         log_dv_1 = 3.0 * jnp.log(box_1[0] / box_t[0])
         log_dv_0 = config.base_sigma * config.log_volume_scale * jax.random.normal(k_v)
         log_dv_s = (1 - s) * log_dv_0 + s * log_dv_1
-    cond = conditions(temperature, pressure, lag_ps, s)
+    cond = flow_conditions(config, temperature, pressure, lag_ps, s, box_t, log_dv_s, x_t.shape[0])
     v, v_logv = net.apply(params, x_s, x_t, species, _box_at(box_t, log_dv_s), cond, scale)
     loss = jnp.mean((v - (x_1 - x_0)) ** 2) / scale**2
     if config.npt:
@@ -115,10 +127,10 @@ def sample_one(net: VelocityNet, params, key, species, x_t, box_t, temperature, 
     def step(carry, i):
         x, log_dv = carry
         # midpoint rule (second order): a half Euler step, then the full step with the mid velocity
-        cond = conditions(temperature, pressure, lag_ps, i * ds)
+        cond = flow_conditions(config, temperature, pressure, lag_ps, i * ds, box_t, log_dv, x_t.shape[0])
         v, v_logv = net.apply(params, x, x_t, species, _box_at(box_t, log_dv), cond, scale)
         x_mid, logv_mid = x + 0.5 * ds * v, log_dv + 0.5 * ds * v_logv * float(config.npt)
-        cond = conditions(temperature, pressure, lag_ps, (i + 0.5) * ds)
+        cond = flow_conditions(config, temperature, pressure, lag_ps, (i + 0.5) * ds, box_t, logv_mid, x_t.shape[0])
         v, v_logv = net.apply(params, x_mid, x_t, species, _box_at(box_t, logv_mid), cond, scale)
         return (x + ds * v, log_dv + ds * v_logv * float(config.npt)), None
 

@@ -24,6 +24,8 @@ def init_params(net: VelocityNet, n_atoms: int, key):
     x = jnp.arange(n_atoms, dtype=jnp.float32)[:, None] * jnp.array([[0.1, 0.05, 0.02]], dtype=jnp.float32)
     box = jnp.full(3, n_atoms ** (1 / 3), dtype=jnp.float32) if c.periodic else None
     cond = conditions(jnp.float32(300.0), jnp.float32(jnp.nan), jnp.float32(1.0), jnp.float32(0.5))
+    if c.log_volume_mean is not None:  # the volume conditions (flow.flow_conditions)
+        cond = jnp.concatenate([cond, jnp.zeros(2, cond.dtype)])
     return jax.jit(net.init)(key, x, x, jnp.zeros(n_atoms, jnp.int32), box, cond, jnp.float32(0.1))
 
 

@@ -99,11 +99,15 @@ def _model_config(train_data: WindowDataset, topology, cfg: TrainConfig) -> Mode
                                                   box_strain=npt)
     pairs, lengths = ((), ()) if periodic else covalent_constraints(topology, train_data.positions)
     quads, signs = ((), ()) if periodic else conserved_chirality(topology, train_data.positions)
+    volume = {}
+    if npt:  # the network is conditioned on the start frame's volume per atom (flow.flow_conditions)
+        log_v = np.log(np.prod(train_data.boxes.astype(np.float64), axis=-1) / train_data.positions.shape[1])
+        volume = {"log_volume_mean": float(log_v.mean()), "log_volume_std": float(log_v.std()) + 1e-4}
     return ModelConfig(species=tuple(sorted(set(train_data.symbols))), periodic=periodic,
                        npt=npt, box_strain=npt, align=not periodic,
                        lag_table_ps=lags, scale_table_nm=scales, log_volume_scale=log_volume,
                        constraint_pairs=pairs, constraint_lengths_nm=lengths, chiral_quads=quads,
-                       chiral_signs=signs, **cfg.model)
+                       chiral_signs=signs, **volume, **cfg.model)
 
 
 def _validity(trajs) -> ValidityLimits:

@@ -7,7 +7,7 @@ import pytest
 from sciwm import testing
 from sciwm.model.backbone import VelocityNet, conditions
 from sciwm.model.config import ModelConfig
-from sciwm.model.flow import sample_one
+from sciwm.model.flow import flow_conditions, sample_one
 from sciwm.model.io import init_params
 from sciwm.systems import get_system
 
@@ -74,6 +74,25 @@ def test_conditions_change_the_output(ala2_net, lj_net):
     a = net.apply(params, x + 0.01, x, species, box, cond(P=1.0), 0.05)
     b = net.apply(params, x + 0.01, x, species, box, cond(P=1000.0), 0.05)
     assert np.abs(np.asarray(a[0] - b[0])).max() > 1e-4 and abs(float(a[1] - b[1])) > 1e-6
+
+
+def test_volume_conditions_reach_the_volume_move(lj_net):
+    """NPT models condition on the start frame's volume per atom and on the flow's log-volume
+    state: both enter as standardised scalars, and each changes the log-volume rate."""
+    _, _, species, x, box = lj_net
+    config = lj_net[0].config.replace(log_volume_mean=float(np.log(np.prod(box) / 64)), log_volume_std=0.05,
+                                      log_volume_scale=0.02)
+    net = VelocityNet(config)
+    params = randomized(init_params(net, 64, jax.random.PRNGKey(0)), jax.random.PRNGKey(3))
+    old = flow_conditions(lj_net[0].config, 100.0, 1000.0, 1.0, 0.4, box, 0.0, 64)
+    assert old.shape == (5,)  # models without volume conditions keep their inputs
+    start = flow_conditions(config, 100.0, 1000.0, 1.0, 0.4, box, 0.0, 64)
+    np.testing.assert_allclose(np.asarray(start[5:]), [0.0, 0.0], atol=1e-4)
+    moved = flow_conditions(config, 100.0, 1000.0, 1.0, 0.4, box * 1.01, 0.01, 64)
+    np.testing.assert_allclose(np.asarray(moved[5:]), [3 * np.log(1.01) / 0.05, 0.5], rtol=1e-4)
+    rate = jax.jit(lambda c: net.apply(params, x + 0.01, x, species, box, c, 0.05)[1])
+    for changed in (start.at[5].set(1.0), start.at[6].set(1.0)):  # same geometry, one condition changed
+        assert abs(float(rate(changed) - rate(start))) > 1e-6
 
 
 def test_samples_equivariant_in_distribution(ala2_net, rng):
