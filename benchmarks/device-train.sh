@@ -1,8 +1,8 @@
 #!/bin/bash
 # One call on a lent GPU machine (the device tool): install the carried wheels, then train each
 # PRESET (default ala2-large; several, space-separated, train side by side on the one GPU) for each
-# of SYSTEMS (default: ala2 ala2-implicit), on TRAIN_NS of reference data per condition (default 70
-# for ala2: run a and 25-ns runs c, d, ...; lj: 2-ns runs a, c, d, ... at both pressures), each with
+# of SYSTEMS (default: ala2 ala2-implicit), on TRAIN_NS of reference data per condition (ala2: run a
+# and 25-ns runs c, d, ..., default 70; lj: 2-ns runs a, c, d, ... at both pressures, so set it, e.g. 6), each with
 # as many steps as fit TRAIN_SECONDS there (a timed pilot step).
 # The model directories come back in $OUT/models.tgz; unpack them under benchmarks/data/models and
 # evaluate on any machine with

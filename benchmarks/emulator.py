@@ -9,7 +9,8 @@
                                    [--seed S] [--lag-ps PS] [--fidelity-only | --speed-only] [--model SYSTEM=DIR]
 
 Reference runs (two independent ones per condition, 'a' trains, 'b' is held out; --train-ns adds
-training runs c, d, ... of 25 ns for ala2, 2 ns per pressure for LJ) and trained models are cached under benchmarks/data/ and reused.
+training runs c, d, ...: 25 ns each for ala2, 2 ns per pressure for LJ) and trained models are
+cached under benchmarks/data/ and reused.
 For each system it emulates an ensemble of the same total length as one reference run and
 reports: ala2 - 2-D phi/psi Jensen-Shannon distance to run b next to the a-vs-b noise floor, both
 for all of a's frames and for a thinned to the emulator's frame interval (the emulated ensemble's

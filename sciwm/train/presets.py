@@ -66,7 +66,7 @@ PRESETS = {
     "lj": TrainConfig(steps=1000, batch_size=4, lags_ps=(1.0, 5.0), lr=2e-3, eval_batches=2, head_steps=600,
                       model={"hidden_scalars": 32, "hidden_vectors": 8, "lmax": 2, "n_layers": 2,
                              "n_neighbors": 24, "cutoff_nm": 0.7}),
-    # argon LJ sized for a GPU (size the steps to the machine, as for ala2-large)
+    # argon LJ sized for a GPU, two sizes (size the steps to the machine, as for ala2-large)
     "lj-large": TrainConfig(steps=30000, batch_size=16, lags_ps=(1.0, 5.0), lr=2e-3, warmup_steps=300,
                             ema_decay=0.999, eval_every=500, eval_batches=2, checkpoint_every=2000, head_steps=600,
                             model={"hidden_scalars": 64, "hidden_vectors": 16, "lmax": 2, "n_layers": 2,
