@@ -121,7 +121,8 @@ def sample_one(net: VelocityNet, params, key, species, x_t, box_t, temperature, 
     k_x, k_v = jax.random.split(key)
     scale = displacement_scale(config, lag_ps)
     x = x_t + config.base_sigma * scale * _noise(k_x, x_t.shape)
-    log_dv = config.base_sigma * config.log_volume_scale * jax.random.normal(k_v) if config.npt else jnp.float32(0.0)
+    moves = jnp.where(jnp.isnan(pressure), 0.0, float(config.npt))  # NVT segments (and NVT models) keep the box
+    log_dv = moves * config.base_sigma * config.log_volume_scale * jax.random.normal(k_v)
     ds = 1.0 / n_steps
 
     def step(carry, i):
@@ -129,10 +130,10 @@ def sample_one(net: VelocityNet, params, key, species, x_t, box_t, temperature, 
         # midpoint rule (second order): a half Euler step, then the full step with the mid velocity
         cond = flow_conditions(config, temperature, pressure, lag_ps, i * ds, box_t, log_dv, x_t.shape[0])
         v, v_logv = net.apply(params, x, x_t, species, _box_at(box_t, log_dv), cond, scale)
-        x_mid, logv_mid = x + 0.5 * ds * v, log_dv + 0.5 * ds * v_logv * float(config.npt)
+        x_mid, logv_mid = x + 0.5 * ds * v, log_dv + 0.5 * ds * v_logv * moves
         cond = flow_conditions(config, temperature, pressure, lag_ps, (i + 0.5) * ds, box_t, logv_mid, x_t.shape[0])
         v, v_logv = net.apply(params, x_mid, x_t, species, _box_at(box_t, logv_mid), cond, scale)
-        return (x + ds * v, log_dv + ds * v_logv * float(config.npt)), None
+        return (x + ds * v, log_dv + ds * v_logv * moves), None
 
     (x, log_dv), _ = jax.lax.scan(step, (x, log_dv), jnp.arange(n_steps, dtype=jnp.float32))
     if config.npt and config.box_strain:

@@ -56,3 +56,15 @@ def test_emulated_box_moves_under_a_pressure_protocol(runs, model_dir, tmp_path)
     md = mdtraj.load(str(path))
     assert md.n_atoms == N_ATOMS and md.unitcell_lengths.shape == (12, 3)
     np.testing.assert_allclose(md.unitcell_volumes, volumes, rtol=1e-5)
+
+
+def test_nvt_segments_keep_the_box(runs, model_dir):
+    """An NPT-trained model run at constant volume (no pressure in the segment) never moves the box."""
+    start = read_trajectory(runs[1])
+    emu = EmulatorEngine(model_dir, replicas=2).run(system_from_trajectory(start, model_dir),
+                                                     parse_protocol("T=100K,t=3ps; T=100K,P=1000bar,t=3ps"),
+                                                     save_every_ps=1.0, seed=0)
+    nvt = np.isnan(emu.setpoint_pressure)
+    assert nvt.sum() == 6
+    np.testing.assert_array_equal(emu.box[nvt], np.broadcast_to(start.box[-1], emu.box[nvt].shape))
+    assert np.ptp(np.linalg.det(emu.box[~nvt].astype(np.float64))) > 0  # the NPT segment still moves it
