@@ -46,6 +46,10 @@ class TrainConfig:
         return cls(**data)
 
 
+_LJ_GRAPH = {"lmax": 2, "n_neighbors": 24, "cutoff_nm": 0.7}
+_LJ_GPU = dict(lags_ps=(1.0, 5.0), lr=2e-3, warmup_steps=300, ema_decay=0.999, eval_every=500, eval_batches=2,
+               checkpoint_every=2000, head_steps=600)
+
 PRESETS = {
     # seconds on a CPU: a tiny network, a few steps; for tests and smoke checks
     "debug": TrainConfig(steps=20, batch_size=4, lags_ps=(1.0, 2.0), warmup_steps=5, eval_every=10,
@@ -64,17 +68,12 @@ PRESETS = {
                                      "n_neighbors": 21, "cutoff_nm": 1.5}),
     # argon LJ: 24 nearest neighbours within 0.7 nm, lags 1-10 ps
     "lj": TrainConfig(steps=1000, batch_size=4, lags_ps=(1.0, 5.0), lr=2e-3, eval_batches=2, head_steps=600,
-                      model={"hidden_scalars": 32, "hidden_vectors": 8, "lmax": 2, "n_layers": 2,
-                             "n_neighbors": 24, "cutoff_nm": 0.7}),
+                      model=_LJ_GRAPH | {"hidden_scalars": 32, "hidden_vectors": 8, "n_layers": 2}),
     # argon LJ sized for a GPU, two sizes (size the steps to the machine, as for ala2-large)
-    "lj-large": TrainConfig(steps=30000, batch_size=16, lags_ps=(1.0, 5.0), lr=2e-3, warmup_steps=300,
-                            ema_decay=0.999, eval_every=500, eval_batches=2, checkpoint_every=2000, head_steps=600,
-                            model={"hidden_scalars": 64, "hidden_vectors": 16, "lmax": 2, "n_layers": 2,
-                                   "n_neighbors": 24, "cutoff_nm": 0.7}),
-    "lj-xl": TrainConfig(steps=30000, batch_size=32, lags_ps=(1.0, 5.0), lr=2e-3, warmup_steps=300,
-                         ema_decay=0.999, eval_every=500, eval_batches=2, checkpoint_every=2000, head_steps=600,
-                         model={"hidden_scalars": 96, "hidden_vectors": 24, "lmax": 2, "n_layers": 3,
-                                "n_neighbors": 24, "cutoff_nm": 0.7}),
+    "lj-large": TrainConfig(steps=30000, batch_size=16, **_LJ_GPU,
+                            model=_LJ_GRAPH | {"hidden_scalars": 64, "hidden_vectors": 16, "n_layers": 2}),
+    "lj-xl": TrainConfig(steps=30000, batch_size=32, **_LJ_GPU,
+                         model=_LJ_GRAPH | {"hidden_scalars": 96, "hidden_vectors": 24, "n_layers": 3}),
 }
 
 
