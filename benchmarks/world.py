@@ -130,7 +130,7 @@ def main(argv=None) -> int:
         with open(args.out) as f:
             results = json.load(f)
         results |= summarise(results["cases"], calibrate(results["cases"]))
-        _write(results, args.out)
+        write_results(results, args.out)
         return 0
     folder = os.path.join(args.data, "quick" if args.quick else "full")
     stages, t0 = {}, time.perf_counter()
@@ -162,11 +162,12 @@ def main(argv=None) -> int:
         ex = [(describe_record(r), r.wall_seconds) for r in records]
         results["cost_on_this_benchmark_runs"] = evaluate(world.cost, ex)
     results["stages_s"] = stages | {"total_s": time.perf_counter() - t0}
-    _write(results, args.out)
+    write_results(results, args.out)
     return 0
 
 
-def _write(results: dict, path: str) -> None:
+def write_results(results: dict, path: str) -> None:
+    """Print the summary (without the cases) and write every result to path atomically."""
     print(json.dumps({k: v for k, v in results.items() if k != "cases"}, indent=1))
     os.makedirs(os.path.dirname(path), exist_ok=True)
     write_json_atomic(path, results)

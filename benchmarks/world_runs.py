@@ -29,7 +29,7 @@ from sciwm.model.corrector import Corrector
 from sciwm.protocol import parse_protocol
 from sciwm.world import observables
 from sciwm.world.bundle import WorldModel, calibration_key, calibration_of, fit_calibration
-from world import HERE, LEVEL, OBSERVABLES, _write, score, specs
+from world import HERE, LEVEL, OBSERVABLES, score, specs, write_results
 
 WINDOWS_PS, LAG_PS = (10.0, 60.0, 360.0), 10.0
 
@@ -106,9 +106,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     lengths = (10.0, 20.0) if args.quick else WINDOWS_PS
     if args.rescore:
+        if not os.path.isfile(args.out):
+            print(f"error: --rescore needs saved cases in {args.out} (run without --rescore first)", file=sys.stderr)
+            return 2
         with open(args.out) as f:
             results = json.load(f)
-        _write(results | summarise(results["cases"], tuple(results["windows_ps"])), args.out)
+        write_results(results | summarise(results["cases"], tuple(results["windows_ps"])), args.out)
         return 0
     folder = os.path.join(args.data, "quick" if args.quick else "full")
     _, calib, held, out = specs(folder, args.quick)
@@ -129,7 +132,7 @@ def main(argv=None) -> int:
     sets = {k: predict_windows(world, [s.path for s in v], args.replicas, 1000 * (j + 1) + 10**5 * args.seed, lengths)
             for j, (k, v) in enumerate((("calibration", calib), ("held_out", held), ("outside", out)))}
     results |= summarise(sets, lengths) | {"cases": sets, "emulate_s": time.perf_counter() - t0}
-    _write(results, args.out)
+    write_results(results, args.out)
     return 0
 
 
