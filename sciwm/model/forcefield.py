@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import openmm
@@ -38,13 +39,6 @@ def _table(force, count: str, get: str) -> np.ndarray:
     return np.array([_values(getattr(force, get)(i)) for i in range(getattr(force, count)())], dtype=np.float64)
 
 
-def _dihedral(p0, p1, p2, p3):
-    b1, b2, b3 = p1 - p0, p2 - p1, p3 - p2
-    n1, n2 = jnp.cross(b1, b2), jnp.cross(b2, b3)
-    m = jnp.cross(n1, b2 / jnp.linalg.norm(b2, axis=-1, keepdims=True))
-    return jnp.arctan2(jnp.sum(m * n2, -1), jnp.sum(n1 * n2, -1))
-
-
 def _bonds(force) -> Energy:
     t = _table(force, "getNumBonds", "getBondParameters")
     i, j = t[:, 0].astype(int), t[:, 1].astype(int)
@@ -65,10 +59,32 @@ def _angles(force) -> Energy:
 
 
 def _torsions(force) -> Energy:
+    """Each distinct atom quadruple once: sum_n k_n (1 + cos(n phi - phase_n)) = sum of k_n plus
+    a_n cos(n phi) + b_n sin(n phi), with cos(n phi), sin(n phi) from cos(phi), sin(phi) by angle
+    addition: no arctan2 or cos, one dihedral per quadruple (ala2: 42 terms on 29 quadruples,
+    force 5.5 -> 3.4 us per replica and step, 16 replicas, 2-core CPU)."""
     t = _table(force, "getNumTorsions", "getTorsionParameters")
-    idx = [t[:, c].astype(int) for c in range(4)]
-    n, phase, k = (jnp.asarray(t[:, c], jnp.float32) for c in (4, 5, 6))
-    return lambda x, box: jnp.sum(k * (1 + jnp.cos(n * _dihedral(*(x[c] for c in idx)) - phase)))
+    quads, where = np.unique(t[:, :4].astype(int), axis=0, return_inverse=True)
+    n_max = int(t[:, 4].max())
+    a, b = np.zeros((len(quads), n_max)), np.zeros((len(quads), n_max))
+    for q, (n, phase, k) in zip(where.ravel(), t[:, 4:7]):  # OpenMM: periodicity n >= 1
+        a[q, int(n) - 1] += k * np.cos(phase)
+        b[q, int(n) - 1] += k * np.sin(phase)
+    constant, a, b = float(t[:, 6].sum()), jnp.asarray(a, jnp.float32), jnp.asarray(b, jnp.float32)
+    i, j, k, l = quads.T
+
+    def energy(x, box):
+        b1, b2, b3 = x[j] - x[i], x[k] - x[j], x[l] - x[k]
+        n1, n2 = jnp.cross(b1, b2), jnp.cross(b2, b3)
+        # phi = atan2(y, c) with y = (n1 x n2) . b2 / |b2|, c = n1 . n2 (IUPAC sign, as OpenMM)
+        y = jnp.sum(jnp.cross(n1, n2) * b2, -1) * jax.lax.rsqrt(jnp.sum(b2 * b2, -1))
+        c = jnp.sum(n1 * n2, -1)
+        norm = jax.lax.rsqrt(c * c + y * y)
+        cos, sin = [c * norm], [y * norm]
+        for _ in range(n_max - 1):
+            cos, sin = cos + [cos[-1] * cos[0] - sin[-1] * sin[0]], sin + [sin[-1] * cos[0] + cos[-1] * sin[0]]
+        return constant + jnp.sum(a * jnp.stack(cos, -1) + b * jnp.stack(sin, -1))
+    return energy
 
 
 def _nonbonded(force, n: int) -> Energy:
@@ -130,23 +146,26 @@ def _obc(force, n: int) -> Energy:
     pre = -ONE_4PI_EPS0 * (1 / force.getSoluteDielectric() - 1 / force.getSolventDielectric())
     sa = 4 * np.pi * force.getSurfaceAreaEnergy().value_in_unit(u.kilojoule_per_mole / u.nanometer**2)
     off_diagonal = jnp.asarray(1.0 - np.eye(n), jnp.float32)
+    i, j = np.triu_indices(n, 1)
+    qq, q2 = jnp.asarray(p[i, 0] * p[j, 0], jnp.float32), q**2
 
     def energy(x, box):
-        r2 = jnp.sum(displacement(x[:, None, :], x[None, :, :], None) ** 2, -1)
-        r = jnp.sqrt(r2 + (1 - off_diagonal))
+        r2 = jnp.sum(displacement(x[:, None, :], x[None, :, :], None) ** 2, -1) + (1 - off_diagonal)
+        inv_r = jax.lax.rsqrt(r2)  # 1 on the diagonal
+        r = r2 * inv_r
         ri, sj = offset_r[:, None], scaled_r[None, :]
         lower = 1 / jnp.maximum(ri, jnp.abs(r - sj))
         upper = 1 / (r + sj)
-        term = (lower - upper + 0.25 * r * (upper**2 - lower**2) + 0.5 / r * jnp.log(upper / lower)
-                + 0.25 * sj**2 / r * (lower**2 - upper**2))
+        term = (lower - upper + 0.25 * r * (upper**2 - lower**2) + 0.5 * inv_r * jnp.log(upper / lower)
+                + 0.25 * sj**2 * inv_r * (lower**2 - upper**2))
         term = term + jnp.where(ri < sj - r, 2 * (1 / ri - lower), 0.0)
         term = jnp.where((ri < r + sj) & (off_diagonal > 0), term, 0.0)
         psi = 0.5 * offset_r * jnp.sum(term, axis=1)
         born = 1 / (1 / offset_r - jnp.tanh(OBC_ALPHA * psi - OBC_BETA * psi**2 + OBC_GAMMA * psi**3) / radius)
         nonpolar = sa * jnp.sum((radius + OBC_PROBE_NM) ** 2 * (radius / born) ** 6)
-        bb = born[:, None] * born[None, :]
-        f = jnp.sqrt(r2 + bb * jnp.exp(-r2 / (4 * bb)))
-        polar = 0.5 * pre * jnp.sum(q[:, None] * q[None, :] / f)  # i == j terms carry the 1/2 too
+        # 1/2 sum over all i, j of q_i q_j / f_ij: each pair i < j once, plus half the i == j terms (f_ii = born_i)
+        r2, bb = r2[i, j], born[i] * born[j]
+        polar = pre * (jnp.sum(qq * jax.lax.rsqrt(r2 + bb * jnp.exp(-r2 / (4 * bb)))) + 0.5 * jnp.sum(q2 / born))
         return nonpolar + polar
     return energy
 

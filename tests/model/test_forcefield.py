@@ -133,3 +133,23 @@ def test_barostat_needs_a_periodic_system():
         Corrector.from_system(get_system("ala2"), steps=10, barostat_interval=5)
     with pytest.raises(InputError, match="barostat interval"):
         Corrector.from_system(get_system("lj"), steps=10, barostat_interval=20)
+
+
+def test_torsions_of_any_periodicity_equal_openmm():
+    """Several terms on one quadruple and periodicities up to 6 (ala2 has 1-3), random geometries."""
+    omm = openmm.System()
+    for _ in range(5):
+        omm.addParticle(12.0)
+    torsions = openmm.PeriodicTorsionForce()
+    for quad, n, phase, k in [((0, 1, 2, 3), 1, 0.3, 2.0), ((0, 1, 2, 3), 3, 1.1, 1.5), ((0, 1, 2, 3), 6, -0.4, 0.7),
+                              ((1, 2, 3, 4), 2, np.pi, 4.0), ((1, 2, 3, 4), 4, 0.0, 1.0)]:
+        torsions.addTorsion(*quad, n, phase, k)
+    omm.addForce(torsions)
+    energy = jax.jit(jax.value_and_grad(jax_energy(omm)))
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        x = rng.normal(0.0, 0.15, (5, 3))
+        e_ref, f_ref = openmm_energy_forces(omm, x, None)
+        e, grad = energy(jnp.asarray(x, jnp.float32), None)
+        assert float(e) == pytest.approx(e_ref, rel=1e-5, abs=1e-4)
+        np.testing.assert_allclose(-np.asarray(grad), f_ref, atol=1e-5 * np.abs(f_ref).max() + 1e-4)
