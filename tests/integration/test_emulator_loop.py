@@ -188,13 +188,13 @@ def test_replica_batches_give_the_same_frames(reference, model_dir):
 
 
 def test_replicas_shard_over_devices(reference, model_dir, tmp_path):
-    """Two forced CPU devices give the same frames as one device."""
+    """Two forced CPU devices (two replicas each, run by shard_map) give the same frames as one device."""
     script = (
         "import sys, numpy as np\n"
         "from sciwm.model.emulator import EmulatorEngine, system_from_trajectory\n"
         "from sciwm.data import read_trajectory\nfrom sciwm.protocol import parse_protocol\n"
         "import jax\n"
-        f"e = EmulatorEngine({model_dir!r}, replicas=2)\n"
+        f"e = EmulatorEngine({model_dir!r}, replicas=4)\n"
         f"s = system_from_trajectory(read_trajectory({reference[0]!r}), {model_dir!r})\n"
         "t = e.run(s, parse_protocol('T=300K,t=3ps'), save_every_ps=1.0, seed=3)\n"
         "np.save(sys.argv[1], t.positions); print(jax.device_count())\n")
@@ -207,3 +207,17 @@ def test_replicas_shard_over_devices(reference, model_dir, tmp_path):
         assert r.stdout.strip() == str(n_dev)
         outs.append(np.load(path))
     np.testing.assert_allclose(outs[0], outs[1], atol=1e-4)
+
+
+@pytest.mark.parametrize("flags, expected", [("", None), ("--xla_force_host_platform_device_count=3", 3)])
+def test_one_device_per_core(flags, expected):
+    """Before any JAX operation: one CPU device per available core, unless the program chose a count;
+    afterwards nothing changes and nothing fails."""
+    script = ("import os, jax\nfrom sciwm.model.emulator import one_device_per_core\n"
+              "n = one_device_per_core()\njax.numpy.zeros(1).block_until_ready()\n"
+              "print(n, one_device_per_core(), len(os.sched_getaffinity(0)))\n")
+    env = dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu")
+    r = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    first, again, cores = map(int, r.stdout.split())
+    assert first == again == (expected or cores)
