@@ -13,6 +13,7 @@ from sciwm.data import read_trajectory, write_trajectory
 from sciwm.errors import InputError
 from sciwm.model.corrector import Corrector
 from sciwm.model.emulator import EmulatorEngine, system_from_trajectory
+from sciwm.model.flow import MAX_DRAWS
 from sciwm.model.io import read_config
 from sciwm.protocol import parse_protocol
 from sciwm.units import parse_time_ps
@@ -36,6 +37,9 @@ def add_arguments(p) -> None:
     p.add_argument("--corrector-barostat", type=int, default=0, metavar="K",
                    help="NPT segments: a Monte Carlo volume move every K corrector steps at the segment's pressure "
                         "(default 0: the volume is the model's)")
+    p.add_argument("--corrector-nonbonded-every", type=int, default=1, metavar="K",
+                   help="multiple time steps: the non-bonded forces (the costly part) every K corrector steps, "
+                        "as impulses; N must be a multiple of K (default 1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, metavar="FILE.h5")
     p.add_argument("--quiet", action="store_true")
@@ -49,7 +53,8 @@ def run(args) -> int:
         raise InputError(f"{args.start} has no frames")
     corrector = None
     options = {"--corrector-timestep": args.corrector_timestep, "--corrector-hydrogen-mass": args.corrector_hydrogen_mass,
-               "--corrector-barostat": args.corrector_barostat}
+               "--corrector-barostat": args.corrector_barostat,
+               "--corrector-nonbonded-every": args.corrector_nonbonded_every != 1}
     given = [name for name, value in options.items() if value]
     if given and not args.corrector_steps:
         raise InputError(f"{given[0]} needs --corrector-steps")
@@ -57,7 +62,8 @@ def run(args) -> int:
         timestep = parse_time_ps(args.corrector_timestep) if args.corrector_timestep else None
         corrector = Corrector.for_model(read_config(args.model), args.corrector_steps, timestep_ps=timestep,
                                         hydrogen_mass=args.corrector_hydrogen_mass,
-                                        barostat_interval=args.corrector_barostat)
+                                        barostat_interval=args.corrector_barostat,
+                                        nonbonded_every=args.corrector_nonbonded_every)
     engine = EmulatorEngine(args.model, replicas=args.replicas, sample_steps=args.sample_steps, corrector=corrector)
     lag = parse_time_ps(args.save_every) if args.save_every else min(engine.config.lag_table_ps)
     system = system_from_trajectory(start, args.model)
@@ -69,8 +75,8 @@ def run(args) -> int:
         print(f"warning: replicas {r.system['blown_up_replicas']} blew up; their frames after that were dropped",
               file=sys.stderr)
     if r.system.get("chirality_stopped_replicas"):
-        print(f"warning: replicas {r.system['chirality_stopped_replicas']} stopped: no jump in 8 draws kept the "
-              "stereocentres; their frames after that were not emulated", file=sys.stderr)
+        print(f"warning: replicas {r.system['chirality_stopped_replicas']} stopped: no jump in {MAX_DRAWS} draws "
+              "kept the stereocentres; their frames after that were not emulated", file=sys.stderr)
     flagged = {k: v for k, v in r.system.get("flagged_frames", {}).items() if v}
     if flagged:
         print(f"warning: {sum(traj.extra['flagged'] != 0)} of {traj.n_frames} frames flagged "

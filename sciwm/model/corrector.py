@@ -17,6 +17,13 @@ corrector hands each jumped frame to the reference force field (sciwm.model.forc
    after learned LJ jumps it expands the box, since the jump's damage relaxes over picoseconds and
    reads as excess pressure until then (benchmarks/corrector_npt.py).
 
+Multiple time steps (`nonbonded_every` k > 1): the non-bonded forces (Lennard-Jones, Coulomb,
+generalized Born: ~3/4 of ala2-implicit's force cost) act as impulses of k time steps around every k
+Langevin steps taken with the bonded forces alone (impulse r-RESPA around BAOAB), so they are
+evaluated k times less often. ala2-implicit, 1000 steps of 1 fs: k = 2 costs 0.70x, k = 4 0.53x;
+k = 2 keeps the equilibrium ensemble after 1-ns jumps (4 of 4 seeds), k = 4 distorts frames (some
+replicas stop on chirality) - benchmarks/README.md, tenth session.
+
 Masses do not enter the Boltzmann distribution of positions, so `hydrogen_mass` may move mass from
 each heavy atom onto its bonded hydrogens (3 Da: the fastest X-H vibration slows ~1.6x), which
 keeps a 2-fs step stable with every bond flexible: the same relaxation time for half the force
@@ -50,7 +57,8 @@ class Corrector:
     """steps: Langevin steps per jump; timestep_ps, friction_per_ps: the integrator's; masses
     (dalton) possibly repartitioned (hydrogen_mass); barostat_interval: Langevin steps between
     Monte Carlo volume moves under NPT (0: the volume stays the model's); barostat_moves: how many,
-    at the end of the steps (default: as many as fit)."""
+    at the end of the steps (default: as many as fit); nonbonded_every: Langevin steps per evaluation of
+    the non-bonded forces (1: every step)."""
 
     energy: object
     masses: np.ndarray
@@ -60,15 +68,19 @@ class Corrector:
     hydrogen_mass: float | None = None  # dalton, when masses were repartitioned
     barostat_interval: int = 0
     barostat_moves: int | None = None  # None: steps // barostat_interval
+    nonbonded_every: int = 1  # Langevin steps per evaluation of the non-bonded forces
+    parts: tuple | None = None  # (bonded, non-bonded) energies, when nonbonded_every > 1
 
     @classmethod
     def from_system(cls, system: System, steps: int, friction_per_ps: float = 10.0,
                     hydrogen_mass: float | None = None, timestep_ps: float | None = None,
-                    barostat_interval: int = 0, barostat_moves: int | None = None) -> "Corrector":
+                    barostat_interval: int = 0, barostat_moves: int | None = None,
+                    nonbonded_every: int = 1) -> "Corrector":
         """The reference system's force field (OpenMM) with every bond flexible, its masses and
         a time step that is stable without constraints. hydrogen_mass (dalton): repartition mass
         from each bonded heavy atom onto its hydrogens (the configurational distribution does
-        not depend on the masses; heavier hydrogens allow a longer timestep_ps)."""
+        not depend on the masses; heavier hydrogens allow a longer timestep_ps). nonbonded_every: the
+        non-bonded forces every that many steps (multiple time steps; steps must be a multiple)."""
         from sciwm.engines.openmm_engine import build_openmm_system  # OpenMM only where a corrector is built
         from sciwm.model.forcefield import bonded_pairs, jax_energy
 
@@ -86,6 +98,11 @@ class Corrector:
                              "corrector steps")
         if barostat_interval and not system.periodic:
             raise InputError("a barostat needs a periodic system")
+        if nonbonded_every < 1 or steps % nonbonded_every:
+            raise InputError(f"corrector steps ({steps}) must be a multiple of the non-bonded force interval "
+                             f"({nonbonded_every})")
+        if nonbonded_every > 1 and barostat_interval:
+            raise InputError("multiple time steps and the corrector's barostat do not combine")
         if isinstance(system.potential, ForceField) and system.potential.constraints:
             # constrained bonds have no energy term: build the force field with flexible ones
             system = dataclasses.replace(system, potential=dataclasses.replace(system.potential, constraints=None))
@@ -94,8 +111,9 @@ class Corrector:
         if hydrogen_mass is not None:
             masses = repartition(masses, bonded_pairs(omm), hydrogen_mass)
         dt = timestep_ps or (system.timestep_ps if system.periodic else min(system.timestep_ps, MOLECULE_TIMESTEP_PS))
+        parts = (jax_energy(omm, "bonded"), jax_energy(omm, "nonbonded")) if nonbonded_every > 1 else None
         return cls(jax_energy(omm), masses, steps, dt, friction_per_ps, hydrogen_mass, barostat_interval,
-                   barostat_moves)
+                   barostat_moves, nonbonded_every, parts)
 
     @classmethod
     def for_model(cls, saved: dict, steps: int, **options) -> "Corrector":
@@ -106,7 +124,7 @@ class Corrector:
     def describe(self) -> dict:
         return {"steps": self.steps, "timestep_ps": self.timestep_ps, "friction_per_ps": self.friction_per_ps,
                 "hydrogen_mass": self.hydrogen_mass, "barostat_interval": self.barostat_interval,
-                "barostat_moves": self.barostat_moves}
+                "barostat_moves": self.barostat_moves, "nonbonded_every": self.nonbonded_every}
 
     def __call__(self, key, x, box, temperature, pressure=jnp.nan):
         """x (n, 3) nm after a jump, box (3,) nm or None, temperature K, pressure bar (NaN: NVT)
@@ -134,7 +152,7 @@ class Corrector:
         key, sub = jax.random.split(key)
         v = sd * jax.random.normal(sub, (n, 3))
 
-        def langevin(y, v, f, b, key, steps):  # BAOAB
+        def langevin(y, v, f, b, key, steps, force=force):  # BAOAB
             def step(carry, k):
                 y, v, f = carry
                 v = v + 0.5 * dt * f * inv_mass
@@ -156,6 +174,18 @@ class Corrector:
             accept = jnp.isfinite(pressure) & (jnp.log(jax.random.uniform(k2)) < -work / kT)
             return jnp.where(accept, y * s, y), jnp.where(accept, -g_new, f), jnp.where(accept, b * s, b)
 
+        if self.nonbonded_every > 1:  # impulse multiple time steps: slow kicks around blocks of fast BAOAB steps
+            bonded, nonbonded = (jax.grad(lambda y, b, e=e: -e(y, b)) for e in self.parts)
+            half_kick = 0.5 * self.nonbonded_every * dt * inv_mass
+
+            def outer(carry, key):
+                y, v, f_fast, f_slow = carry
+                y, v, f_fast = langevin(y, v + half_kick * f_slow, f_fast, box, key, self.nonbonded_every, bonded)
+                f_slow = nonbonded(y, box)
+                return (y, v + half_kick * f_slow, f_fast, f_slow), None
+
+            carry = (x, v, bonded(x, box), nonbonded(x, box))
+            return jax.lax.scan(outer, carry, jax.random.split(key, self.steps // self.nonbonded_every))[0][0], box
         k = self.barostat_interval if box is not None else 0
         if not k:
             return langevin(x, v, f, box, key, self.steps)[0], box

@@ -177,27 +177,34 @@ def bonded_pairs(omm: openmm.System) -> np.ndarray:
     return np.concatenate(pairs).astype(int) if pairs else np.zeros((0, 2), int)
 
 
-def jax_energy(omm: openmm.System) -> Energy:
-    """energy(x (n, 3) nm, box (3,) nm or None) -> potential energy in kJ/mol, float32."""
+def jax_energy(omm: openmm.System, part: str = "all") -> Energy:
+    """energy(x (n, 3) nm, box (3,) nm or None) -> potential energy in kJ/mol, float32. part: "all",
+    "bonded" (bonds, angles, torsions: the fast forces) or "nonbonded" (the rest, slow)."""
     if omm.getNumConstraints():
         raise InputError("the JAX force field needs a System without constraints "
                          "(constrained bonds have no energy term)")
+    if part not in ("all", "bonded", "nonbonded"):
+        raise ValueError(f"unknown part {part!r}")
     n = omm.getNumParticles()
     terms = []
     for force in omm.getForces():
         if isinstance(force, openmm.HarmonicBondForce):
-            terms.append(_bonds(force))
+            term, bonded = _bonds(force), True
         elif isinstance(force, openmm.HarmonicAngleForce):
-            terms.append(_angles(force))
+            term, bonded = _angles(force), True
         elif isinstance(force, openmm.PeriodicTorsionForce):
-            terms.append(_torsions(force))
+            term, bonded = _torsions(force), True
         elif isinstance(force, openmm.NonbondedForce):
-            terms.append(_nonbonded(force, n))
+            term, bonded = _nonbonded(force, n), False
         elif isinstance(force, openmm.GBSAOBCForce):
-            terms.append(_obc(force, n))
-        elif not isinstance(force, (openmm.CMMotionRemover, openmm.MonteCarloBarostat)):
+            term, bonded = _obc(force, n), False
+        elif isinstance(force, (openmm.CMMotionRemover, openmm.MonteCarloBarostat)):
+            continue
+        else:
             raise InputError(f"the JAX force field does not support {type(force).__name__}")
+        if part == "all" or bonded == (part == "bonded"):
+            terms.append(term)
 
     def energy(x, box=None):
-        return sum(term(x, box) for term in terms)
+        return sum((term(x, box) for term in terms), jnp.float32(0.0))
     return energy

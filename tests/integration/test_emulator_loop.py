@@ -61,8 +61,8 @@ def test_end_to_end_cli(reference, model_dir, tmp_path, capsys):
 def test_corrector_brings_strained_frames_to_thermal_energy(reference, model_dir, tmp_path, capsys):
     """From a start frame strained by 0.02-nm noise (thousands of kJ/mol above thermal), the debug model's
     jumps stay strained (its bond projection removes only part of it); with the force-field
-    corrector (100 Langevin steps of 1 fs, or 50 of 2 fs with 3-Da hydrogens) they come back to the
-    reference frames' energy."""
+    corrector (100 Langevin steps of 1 fs, also with the non-bonded forces every 4 steps, or 50 of
+    2 fs with 3-Da hydrogens) they come back to the reference frames' energy."""
     ref = read_trajectory(reference[0])
     last = ref.select(np.arange(ref.n_frames) == ref.n_frames - 1)
     noisy = last.positions + np.random.default_rng(0).normal(0, 0.02, last.positions.shape).astype(np.float32)
@@ -73,25 +73,29 @@ def test_corrector_brings_strained_frames_to_thermal_energy(reference, model_dir
     reference_energy = float(energy(ref.positions).mean())
     mean_energy = {}
     hmr = ["--corrector-timestep", "2fs", "--corrector-hydrogen-mass", "3"]
-    for steps, options in ((0, []), (100, []), (50, hmr)):
-        out = tmp_path / f"emu{steps}.h5"
+    for name, steps, options in (("none", 0, []), ("1fs", 100, []), ("hmr", 50, hmr),
+                                 ("mts", 100, ["--corrector-nonbonded-every", "4"])):
+        out = tmp_path / f"emu-{name}.h5"
         assert main(["emulate", "--model", model_dir, "--start", str(start), "--protocol", "T=300K,t=4ps",
                      "--save-every", "2ps", "--replicas", "2", "--corrector-steps", str(steps), "--out", str(out),
                      "--quiet", *options]) == 0
         traj = read_trajectory(str(out))
         assert (traj.record.system["corrector"] or {}).get("steps", 0) == steps
-        mean_energy[steps] = float(energy(traj.positions).mean())
-    assert read_trajectory(str(tmp_path / "emu50.h5")).record.system["corrector"]["hydrogen_mass"] == 3.0
+        mean_energy[name] = float(energy(traj.positions).mean())
+    assert read_trajectory(str(tmp_path / "emu-hmr.h5")).record.system["corrector"]["hydrogen_mass"] == 3.0
+    assert read_trajectory(str(tmp_path / "emu-mts.h5")).record.system["corrector"]["nonbonded_every"] == 4
     for options, message in ((["--corrector-barostat", "5"], "needs --corrector-steps"),
-                             (["--corrector-steps", "10", "--corrector-barostat", "5"], "needs a periodic system")):
+                             (["--corrector-steps", "10", "--corrector-barostat", "5"], "needs a periodic system"),
+                             (["--corrector-nonbonded-every", "2"], "needs --corrector-steps"),
+                             (["--corrector-steps", "10", "--corrector-nonbonded-every", "3"], "multiple of")):
         bad = tmp_path / "bad.h5"
         assert main(["emulate", "--model", model_dir, "--start", str(start), "--protocol", "T=300K,t=4ps",
                      "--save-every", "2ps", "--out", str(bad), "--quiet", *options]) == 2
         assert message in capsys.readouterr().err and not bad.exists()
-    assert mean_energy[0] > reference_energy + 40.0
+    assert mean_energy["none"] > reference_energy + 40.0
     # flexible bonds to hydrogen add ~12 kT/2 = 15 kJ/mol over the constrained reference
-    assert abs(mean_energy[100] - reference_energy - 15.0) < 10.0
-    assert abs(mean_energy[50] - reference_energy - 15.0) < 10.0
+    for name in ("1fs", "hmr", "mts"):
+        assert abs(mean_energy[name] - reference_energy - 15.0) < 10.0, name
 
 
 def test_resume_matches_uninterrupted_run(reference, tmp_path, monkeypatch):

@@ -70,10 +70,13 @@ def test_corrector_repairs_a_clash():
     assert r.min() > 0.8 * 0.3405
 
 
-@pytest.mark.parametrize("options", [{}, {"hydrogen_mass": 3.0, "timestep_ps": 0.002}], ids=["1fs", "hmr-2fs"])
+@pytest.mark.parametrize("options", [{}, {"hydrogen_mass": 3.0, "timestep_ps": 0.002}, {"nonbonded_every": 3},
+                                     {"hydrogen_mass": 3.0, "timestep_ps": 0.002, "nonbonded_every": 2}],
+                         ids=["1fs", "hmr-2fs", "1fs-nonbonded-every-3", "hmr-2fs-nonbonded-every-2"])
 def test_corrector_samples_the_temperature(options):
     """Near a minimum at 30 K the molecule is harmonic: <U - U_min> = (3N - 6) kT / 2, whatever
-    the masses (repartitioned hydrogens with a 2-fs step)."""
+    the masses (repartitioned hydrogens with a 2-fs step) and with the non-bonded forces applied as
+    impulses every few steps (multiple time steps)."""
     system = get_system("ala2")
     omm = build_openmm_system(flexible(system))
     context = openmm.Context(omm, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference"))
@@ -92,6 +95,18 @@ def test_corrector_samples_the_temperature(options):
     assert excess.mean() == pytest.approx(expected, rel=0.2)
 
 
+def test_multiple_time_steps_split_the_force_field():
+    """bonded + non-bonded = all; steps must be a whole number of non-bonded intervals."""
+    system = flexible(get_system("ala2-implicit"))
+    omm = build_openmm_system(system)
+    x = jnp.asarray(system.positions, jnp.float32)
+    parts = [float(jax_energy(omm, part)(x, None)) for part in ("all", "bonded", "nonbonded")]
+    assert parts[0] == pytest.approx(parts[1] + parts[2], abs=1e-3)
+    assert abs(parts[1]) > 1 and abs(parts[2]) > 1
+    with pytest.raises(InputError, match="multiple of the non-bonded force interval"):
+        Corrector.from_system(system, steps=10, nonbonded_every=3)
+    with pytest.raises(InputError, match="do not combine"):
+        Corrector.from_system(get_system("lj"), steps=10, nonbonded_every=2, barostat_interval=5)
 
 
 def test_hydrogen_mass_repartition_keeps_the_total():
