@@ -39,9 +39,11 @@ from sciwm.systems import LearnedModel, System
 
 CHUNK_JUMPS = 50  # jumps per compiled call (progress granularity)
 # replicas per network call on a CPU: the network's per-configuration intermediates (~40 MB for
-# ala2-large) stay in cache; measured 1.2 ms per configuration at 2 (1.3 at 4, 1.8 at 1) against 3.1 ms with all
-# 64 in one vmap (2-core AMD EPYC, ala2-large, one evaluation)
-CPU_REPLICA_BATCH = 2
+# ala2-large) stay in cache. Unsharded (XLA threads the large ops over the cores): measured 1.2 ms
+# per configuration at 2 (1.3 at 4, 1.8 at 1) against 3.1 ms with all 64 in one vmap. Sharded over
+# one device per core (one_device_per_core): 1 is best, ala2-implicit learned only, 4 ODE steps, 4 / 16
+# / 64 replicas: 185 / 179 / 167 ns/s against 158 / 152 / 163 at 2 (2-core AMD EPYC, ala2-large)
+CPU_REPLICA_BATCH, CPU_REPLICA_BATCH_SHARDED = 2, 1
 # ensemble disagreement (rms over atoms of the members' spread, in units of the lag's rms
 # displacement) above which a frame is flagged UNCERTAIN: the members disagree by as much as a
 # typical jump moves an atom
@@ -53,9 +55,9 @@ def one_device_per_core() -> int:
     """On a CPU, make JAX show one device per available core, so that replicas shard over the
     cores (call before the first JAX operation; afterwards, or where a device count was set
     already, nothing changes). XLA's CPU backend runs the emulator's small per-replica kernels on
-    one core: measured on 2 cores, ala2-implicit, 1-ns jumps, 4-16 replicas, 1.7x the emulated ns/s
-    with 1000 corrector steps (34 -> 59 ns/s), 1.6x with 250. Accelerators are unaffected (their
-    devices come first). Returns the number of devices."""
+    one core: measured on 2 cores, ala2-implicit, 1-ns jumps, 16 replicas, 1.7x the emulated ns/s
+    with 1000 corrector steps (34 -> 60 ns/s), 2x with 2 ODE steps and 250 (75 -> 154).
+    Accelerators are unaffected (their devices come first). Returns the number of devices."""
     flags = os.environ.get("XLA_FLAGS", "")
     if jax.config.jax_num_cpu_devices < 1 and "xla_force_host_platform_device_count" not in flags:
         try:
@@ -87,7 +89,8 @@ class EmulatorEngine:
     sample_steps: ODE steps per jump (default: the model's training preset); replica_batch: how
     many replicas the network evaluates at once (None: all, one vmap — right for accelerators; on
     a CPU, small batches in a loop keep the network's intermediates in cache; "auto": None on an
-    accelerator, CPU_REPLICA_BATCH on a CPU)."""
+    accelerator; on a CPU, CPU_REPLICA_BATCH, or CPU_REPLICA_BATCH_SHARDED per device when the
+    replicas shard over one device per core)."""
 
     name = "emulator"
 
@@ -105,9 +108,11 @@ class EmulatorEngine:
         self.sample_steps = sample_steps or self.saved["train"]["sample_steps"]
         if self.sample_steps < 1:
             raise InputError(f"sample steps must be at least 1, got {self.sample_steps}")
-        self.replica_batch = (CPU_REPLICA_BATCH if jax.default_backend() == "cpu" else None) \
-            if replica_batch == "auto" else replica_batch
         self._mesh = replica_mesh(replicas)
+        if replica_batch == "auto":
+            cpu_batch = CPU_REPLICA_BATCH if self._mesh is None else CPU_REPLICA_BATCH_SHARDED
+            replica_batch = cpu_batch if jax.default_backend() == "cpu" else None
+        self.replica_batch = replica_batch
         self._chunk = self._compile(self._make_chunk())
 
     def _make_chunk(self):
