@@ -37,7 +37,7 @@ from sciwm.data import read_trajectory, write_trajectory
 from sciwm.data.files import read_json, write_json_atomic
 from sciwm.engines import get_engine
 from sciwm.model.corrector import Corrector
-from sciwm.model.emulator import EmulatorEngine, system_from_trajectory
+from sciwm.model.emulator import EmulatorEngine, one_device_per_core, system_from_trajectory
 from sciwm.model.io import read_config
 from sciwm.protocol import parse_protocol
 from sciwm.systems import get_system
@@ -99,14 +99,15 @@ def trained_only(system: str, model: str, train_seconds: float) -> dict:
 
 OPTIONS = {"steps": None, "best_replicas": (1, 4, 16, 100), "platforms": (None,), "corrector_steps": 0, "tag": "",
            "preset": None, "train_ns": None, "train_only": False, "train_seconds": None, "seed": 0,
-           "lag_ps": None, "fidelity_only": False, "speed_only": False, "corrector": {}, "models": {}}
+           "lag_ps": None, "fidelity_only": False, "speed_only": False, "corrector": {}, "models": {},
+           "sample_steps": None}
 
 
 def emulator(model: str, replicas: int) -> EmulatorEngine:
     """The engine for a model, with the force-field corrector when --corrector-steps is given."""
     steps = OPTIONS["corrector_steps"]
     corrector = Corrector.for_model(read_config(model), steps, **OPTIONS["corrector"]) if steps else None
-    return EmulatorEngine(model, replicas=replicas, corrector=corrector)
+    return EmulatorEngine(model, replicas=replicas, corrector=corrector, sample_steps=OPTIONS["sample_steps"])
 
 
 def emulated_path(name: str) -> str:
@@ -152,7 +153,8 @@ def ala2(system: str) -> dict:
     lag = OPTIONS["lag_ps"] or ALA2_LAG_PS
     if OPTIONS["speed_only"]:  # the batched throughputs alone (no fidelity run, no run b)
         return {"system": system, "device": str(jax.devices()[0]), "cpus": os.cpu_count(),
-                "corrector": engine.corrector and engine.corrector.describe()} | speed(
+                "corrector": engine.corrector and engine.corrector.describe(),
+                "sample_steps": engine.sample_steps} | speed(
                     system, model, read_trajectory(train_runs[0]), None, engine.config, lag)
     runs = [train_runs[0], reference(f"{name}-b", system, f"T=300K,t={REF_NS:g}ns", 2, equilibrate_ps=100.0)]
     a, b = (read_trajectory(p) for p in runs)
@@ -169,7 +171,8 @@ def ala2(system: str) -> dict:
         [ang[k][idx][::step if k != "emu" else 1] for idx in analysis.split_replicas(t)], ALA2_LAG_PS)
     out = {
         "system": system, "seed": OPTIONS["seed"], "reference_ns_per_run": REF_NS, "lag_ps": lag,
-        "replicas": ALA2_REPLICAS, "jumps_per_replica": n_jumps, "train_seconds": train_seconds,
+        "replicas": ALA2_REPLICAS, "jumps_per_replica": n_jumps, "sample_steps": engine.sample_steps,
+        "train_seconds": train_seconds,
         "jsd_emulated_vs_b": analysis.js_distance(ang["emu"], ang["b"]),
         "jsd_a_vs_b": analysis.js_distance(ang["a"], ang["b"]),
         # the floor at the emulator's sample size: run a thinned to its frame interval (2,000 frames)
@@ -301,6 +304,8 @@ def main(argv=None) -> int:
     parser.add_argument("--train-seconds", type=float,
                         help="without --steps: as many training steps as fit this many seconds here (timed)")
     parser.add_argument("--train-only", action="store_true", help="train (or reuse) the models and stop")
+    parser.add_argument("--sample-steps", type=int,
+                        help="midpoint ODE steps per jump (default: the model's training preset)")
     parser.add_argument("--corrector-steps", type=int, default=0,
                         help="force-field Langevin steps after each jump (sciwm.model.corrector); 0: none")
     parser.add_argument("--model", action="append", default=[], metavar="SYSTEM=DIR",
@@ -309,22 +314,26 @@ def main(argv=None) -> int:
                         "molecules, the system's for periodic ones)")
     parser.add_argument("--corrector-hydrogen-mass", type=float, help="repartitioned hydrogen mass, dalton")
     parser.add_argument("--corrector-friction", type=float, default=10.0, help="per ps (default 10)")
+    parser.add_argument("--corrector-nonbonded-every", type=int, default=1, metavar="K",
+                        help="multiple time steps: the non-bonded forces every K corrector steps (default 1)")
     parser.add_argument("--corrector-barostat", type=int, default=0, metavar="K",
                         help="NPT: a Monte Carlo volume move every K corrector steps (default 0: the model's volume)")
     parser.add_argument("--corrector-barostat-moves", type=int, metavar="M",
                         help="only M volume moves, after the last M blocks of K steps (default: all that fit)")
     args = parser.parse_args(argv)
+    one_device_per_core()  # the emulator's replicas shard over the cores
     OPTIONS.update(steps=args.steps, best_replicas=tuple(int(r) for r in args.best_replicas.split(",")),
                    platforms=tuple(args.openmm_platforms.split(",")) if args.openmm_platforms else (None,),
                    corrector_steps=args.corrector_steps, tag=args.tag, preset=args.preset,
                    train_ns=args.train_ns, train_only=args.train_only,
                    train_seconds=args.train_seconds, seed=args.seed, lag_ps=args.lag_ps,
                    fidelity_only=args.fidelity_only, speed_only=args.speed_only,
-                   models=dict(m.split("=", 1) for m in args.model),
+                   models=dict(m.split("=", 1) for m in args.model), sample_steps=args.sample_steps,
                    corrector={"friction_per_ps": args.corrector_friction,
                               "hydrogen_mass": args.corrector_hydrogen_mass,
                               "barostat_interval": args.corrector_barostat,
                               "barostat_moves": args.corrector_barostat_moves,
+                              "nonbonded_every": args.corrector_nonbonded_every,
                               "timestep_ps": args.corrector_timestep_fs and args.corrector_timestep_fs * 1e-3})
     os.makedirs(DATA, exist_ok=True)
     results = {}
