@@ -18,6 +18,7 @@ Every frame is also checked (sciwm.model.validity) and the result written as `fl
 """
 from __future__ import annotations
 
+import functools
 import os
 import time
 
@@ -125,7 +126,7 @@ class EmulatorEngine:
                 return jax.vmap(f)(*args)
             return jax.lax.map(lambda a: f(*a), args, batch_size=batch)
 
-        def chunk(params, members, x, box, keys, species, temperature, pressure, n_jumps, lag):
+        def chunk(params, members, x, box, keys, species, temperature, pressure, lag, n_jumps):
             rows = jnp.arange(x.shape[0])
 
             def draw(keys, x, box, member):
@@ -165,15 +166,14 @@ class EmulatorEngine:
         """The chunk jitted; over several devices, each runs it on its own replicas (shard_map):
         replicas are independent, so every device's program is the one-device program."""
         if self._mesh is None:
-            return jax.jit(chunk, static_argnums=(8,))
+            return jax.jit(chunk, static_argnames="n_jumps")
         copy, split = PartitionSpec(), PartitionSpec("replica")
+        specs = (copy, split, split, split, split, copy, copy, copy, copy)  # params, per-replica arrays, scalars
 
-        def sharded(params, members, x, box, keys, species, temperature, pressure, n_jumps, lag):
-            local = lambda *a: chunk(*a[:8], n_jumps, a[8])
-            return jax.shard_map(local, mesh=self._mesh, in_specs=(copy, split, split, split, split, copy, copy, copy,
-                                                                   copy), out_specs=split, check_vma=False)(
-                params, members, x, box, keys, species, temperature, pressure, lag)
-        return jax.jit(sharded, static_argnums=(8,))
+        def sharded(*args, n_jumps):
+            return jax.shard_map(functools.partial(chunk, n_jumps=n_jumps), mesh=self._mesh, in_specs=specs,
+                                 out_specs=split, check_vma=False)(*args)
+        return jax.jit(sharded, static_argnames="n_jumps")
 
     def _shard(self, params, *arrays):
         """Replica arrays split over the devices, parameters replicated on each."""
@@ -221,7 +221,7 @@ class EmulatorEngine:
             while left:
                 n = min(left, CHUNK_JUMPS)
                 keys, sub = jax.vmap(lambda k: tuple(jax.random.split(k)))(keys)
-                xs, boxes, status, spread = self._chunk(params, members, x, box, sub, species, T, P, n, lag)
+                xs, boxes, status, spread = self._chunk(params, members, x, box, sub, species, T, P, lag, n_jumps=n)
                 out_status.append(np.asarray(status))
                 out_x.append(np.asarray(xs))
                 out_box.append(None if boxes is None else np.asarray(boxes))
