@@ -34,9 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from sciwm.model.emulator import one_device_per_core  # the parser imported it already
+    from sciwm.model.emulator import configure_cpu  # the parser imported it already
 
-    one_device_per_core()  # replicas shard over the CPU cores
+    configure_cpu()  # replicas shard over the CPU cores
     try:
         return args.run(args) or 0
     except SciwmError as exc:

@@ -42,7 +42,7 @@ CHUNK_JUMPS = 50  # jumps per compiled call (progress granularity)
 # replicas per network call on a CPU: the network's per-configuration intermediates (~40 MB for
 # ala2-large) stay in cache. Unsharded (XLA threads the large ops over the cores): measured 1.2 ms
 # per configuration at 2 (1.3 at 4, 1.8 at 1) against 3.1 ms with all 64 in one vmap. Sharded over
-# one device per core (one_device_per_core): 1 is best, ala2-implicit learned only, 4 ODE steps, 4 / 16
+# one device per core (configure_cpu): 1 is best, ala2-implicit learned only, 4 ODE steps, 4 / 16
 # / 64 replicas: 185 / 179 / 167 ns/s against 158 / 152 / 163 at 2 (2-core AMD EPYC, ala2-large)
 CPU_REPLICA_BATCH, CPU_REPLICA_BATCH_SHARDED = 2, 1
 # ensemble disagreement (rms over atoms of the members' spread, in units of the lag's rms
@@ -52,20 +52,32 @@ UNCERTAINTY_THRESHOLD = 1.0
 OK, BLEW_UP, CHIRALITY = 0, 1, 2  # status of a jump
 
 
-def one_device_per_core() -> int:
-    """On a CPU, make JAX show one device per available core, so that replicas shard over the
-    cores (call before the first JAX operation; afterwards, or where a device count was set
-    already, nothing changes). XLA's CPU backend runs the emulator's small per-replica kernels on
-    one core: measured on 2 cores, ala2-implicit, 1-ns jumps, 16 replicas, 1.7x the emulated ns/s
-    with 1000 corrector steps (34 -> 60 ns/s), 2x with 2 ODE steps and 250 (75 -> 154).
-    Accelerators are unaffected (their devices come first). Returns the number of devices."""
-    flags = os.environ.get("XLA_FLAGS", "")
-    if jax.config.jax_num_cpu_devices < 1 and "xla_force_host_platform_device_count" not in flags:
-        try:
+# XLA's CPU backend (jaxlib 0.10) hands dots, elementwise ops and reductions to YNNPACK fusions; for
+# the network's small per-edge arrays its elementwise and reduction kernels are slower than XLA's own.
+# Dots only: ala2-large, one evaluation on one core 1.50 -> 1.00 ms (the corrector's force unchanged;
+# benchmarks/network.py). Set only under jaxlib versions where it was measured: XLA aborts the process
+# on a flag it does not know.
+YNN_DOTS_ONLY = "--xla_cpu_experimental_ynn_fusion_type=LIBRARY_FUSION_TYPE_DOT"
+YNN_FLAG_JAXLIB = ("0.10.",)
+
+
+def configure_cpu() -> int:
+    """Before the first JAX operation, on a CPU: (1) one JAX device per available core, so that
+    replicas shard over the cores - XLA's CPU backend runs the emulator's small per-replica kernels
+    on one core (measured on 2 cores, ala2-implicit, 1-ns jumps, 16 replicas: 1.7x the emulated ns/s
+    with 1000 corrector steps, 2x with 2 ODE steps and 250); (2) YNNPACK library fusions for dots
+    only (YNN_DOTS_ONLY). Each is left as the program set it (a device count in jax's config or
+    XLA_FLAGS; any YNN flag), and nothing changes once JAX's backends are up. Accelerators are
+    unaffected (their devices come first). Returns the number of devices."""
+    from jax._src import xla_bridge  # no public test for "backends initialised" (jax 0.10)
+
+    if not xla_bridge.backends_are_initialized():
+        flags = os.environ.get("XLA_FLAGS", "")
+        if jax.config.jax_num_cpu_devices < 1 and "xla_force_host_platform_device_count" not in flags:
             cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
             jax.config.update("jax_num_cpu_devices", cores)
-        except RuntimeError:  # backends already initialised: keep what the program has
-            pass
+        if "ynn_fusion_type" not in flags and jax.lib.__version__.startswith(YNN_FLAG_JAXLIB):
+            os.environ["XLA_FLAGS"] = f"{flags} {YNN_DOTS_ONLY}".strip()
     return jax.device_count()
 
 

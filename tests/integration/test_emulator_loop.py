@@ -18,7 +18,7 @@ from sciwm.data import read_trajectory, write_trajectory
 from sciwm.errors import InputError, SimulationError
 from sciwm.model.corrector import Corrector
 from sciwm.model import flow as flow_module
-from sciwm.model.emulator import EmulatorEngine, system_from_trajectory
+from sciwm.model.emulator import YNN_DOTS_ONLY, YNN_FLAG_JAXLIB, EmulatorEngine, system_from_trajectory
 from sciwm.model.io import load_model, read_config
 from sciwm.protocol import parse_protocol
 from sciwm.train import trainer as trainer_module
@@ -213,15 +213,23 @@ def test_replicas_shard_over_devices(reference, model_dir, tmp_path):
     np.testing.assert_allclose(outs[0], outs[1], atol=1e-4)
 
 
-@pytest.mark.parametrize("flags, expected", [("", None), ("--xla_force_host_platform_device_count=3", 3)])
-def test_one_device_per_core(flags, expected):
-    """Before any JAX operation: one CPU device per available core, unless the program chose a count;
-    afterwards nothing changes and nothing fails."""
-    script = ("import os, jax\nfrom sciwm.model.emulator import one_device_per_core\n"
-              "n = one_device_per_core()\njax.numpy.zeros(1).block_until_ready()\n"
-              "print(n, one_device_per_core(), len(os.sched_getaffinity(0)))\n")
+@pytest.mark.parametrize("flags, expected", [("", None), ("--xla_force_host_platform_device_count=3", 3),
+                                             ("--xla_cpu_experimental_ynn_fusion_type=", None)])
+def test_configure_cpu(flags, expected):
+    """Before any JAX operation: one CPU device per available core, unless the program chose a count,
+    and YNNPACK fusions for dots only (where this jaxlib is known to take the flag), unless the program
+    set them; afterwards nothing changes and nothing fails."""
+    script = ("import os, jax\nfrom sciwm.model.emulator import configure_cpu\n"
+              "n = configure_cpu()\njax.numpy.zeros(1).block_until_ready()\n"
+              "print(n, configure_cpu(), len(os.sched_getaffinity(0)))\nprint(os.environ['XLA_FLAGS'])\n")
     env = dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu")
     r = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    first, again, cores = map(int, r.stdout.split())
+    counts, xla_flags = r.stdout.splitlines()
+    first, again, cores = map(int, counts.split())
     assert first == again == (expected or cores)
+    if "ynn" in flags:
+        assert xla_flags == flags
+    else:
+        known = jax.lib.__version__.startswith(YNN_FLAG_JAXLIB)
+        assert xla_flags == (f"{flags} {YNN_DOTS_ONLY}".strip() if known else flags)
