@@ -37,7 +37,7 @@ from sciwm.data import read_trajectory, write_trajectory
 from sciwm.data.files import read_json, write_json_atomic
 from sciwm.engines import get_engine
 from sciwm.model.corrector import Corrector
-from sciwm.model.emulator import EmulatorEngine, one_device_per_core, system_from_trajectory
+from sciwm.model.emulator import EmulatorEngine, configure_cpu, system_from_trajectory
 from sciwm.model.io import read_config
 from sciwm.protocol import parse_protocol
 from sciwm.systems import get_system
@@ -321,7 +321,7 @@ def main(argv=None) -> int:
     parser.add_argument("--corrector-barostat-moves", type=int, metavar="M",
                         help="only M volume moves, after the last M blocks of K steps (default: all that fit)")
     args = parser.parse_args(argv)
-    one_device_per_core()  # the emulator's replicas shard over the cores
+    configure_cpu()  # the emulator's replicas shard over the cores
     OPTIONS.update(steps=args.steps, best_replicas=tuple(int(r) for r in args.best_replicas.split(",")),
                    platforms=tuple(args.openmm_platforms.split(",")) if args.openmm_platforms else (None,),
                    corrector_steps=args.corrector_steps, tag=args.tag, preset=args.preset,
