@@ -1,24 +1,25 @@
-"""CPU cost of the emulator's network, before and after the fused message sum and the YNNPACK flag.
+"""CPU cost of the emulator's network and corrector: the tenth session's code against this one's.
 
-    python3 benchmarks/network.py [--out results/network.json] [--repeats N]   # ~5 min here
+    python3 benchmarks/network.py [--out results/network.json] [--repeats N]   # ~8 min here
 
-Four variants, each in its own process pinned to one core (XLA reads its flags at start-up), in
-one run: the tenth session's message code (e3nn's tensor product, then per-irrep weights by a
-gather) or sciwm.model.message.EdgeMessage, each under XLA's default YNNPACK fusions or dots only
-(sciwm.model.emulator.YNN_DOTS_ONLY). Weights are untrained (the cost does not depend on them).
-Per variant: one network evaluation of one configuration (ala2-large on alanine dipeptide, 22
-atoms, the full graph; `lj` on 256 argon atoms), 16 configurations through lax.map (the emulator's
-one-at-a-time batching), a training step's loss and gradient (16 windows), and the corrector's
-force field (ala2-implicit, 16 replicas x 250 steps, non-bonded every 2), which has no network.
-Medians of --repeats timings; a table on stdout and the JSON file.
+"before" is the tenth session's code (commit 96d6e66): e3nn's tensor product then per-irrep
+weights by a gather, and corrector forces as gradients of the energies. "after" is this code:
+sciwm.model.message.EdgeMessage and forcefield.jax_force (written-out forces). Each runs under
+XLA's default YNNPACK fusions and with dots only (sciwm.model.emulator.YNN_DOTS_ONLY, "+flag"), in
+its own process pinned to one core (XLA reads its flags at start-up), all in one run. Weights are
+untrained (the cost does not depend on them). Per variant: one network evaluation of one
+configuration (ala2-large on alanine dipeptide, 22 atoms, the full graph; `lj` on 256 argon
+atoms), 16 configurations through lax.map (the emulator's one-at-a-time batching), a training
+step's loss and gradient (16 windows), and the corrector (ala2-implicit, 16 replicas x 250 steps of
+1 fs, non-bonded every 2). Medians of --repeats timings; a table on stdout and the JSON file.
 
-Then the emulator itself, before (tenth-session message code, default fusions) and after (fused
-message, dots-only fusions), on both cores (one device per core, as `sciwm emulate`): ala2-implicit,
-16 replicas x 10 jumps of 1 ns, learned only and with 1000 corrector steps (non-bonded every 2),
-against OpenMM measured in the same run (benchmarks/emulator.py: Reference platform, one process
-per core). Its model has the ala2-large architecture after --train-steps optimiser steps on two
-1.2-ns reference runs (cached under data/network/), with the chirality check off: untrained jumps
-flip methyl hydrogens, and a trained model's rare redraws are not what is measured here.
+Then the emulator itself, before (default fusions) and after (sciwm's set-up, configure_cpu), on
+both cores (one device per core, as `sciwm emulate`): ala2-implicit, 16 replicas x 10 jumps of
+1 ns, learned only and with 1000 corrector steps (non-bonded every 2), against OpenMM measured in
+the same run (benchmarks/emulator.py: Reference platform, one process per core). Its model has the
+ala2-large architecture after --train-steps optimiser steps on two 1.2-ns reference runs (cached
+under data/network/), with the chirality check off: untrained jumps flip methyl hydrogens, and a
+trained model's rare redraws are not what is measured here.
 """
 from __future__ import annotations
 
@@ -31,8 +32,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "data", "network")
-VARIANTS = {"before": ("e3nn", False), "before+flag": ("e3nn", True), "fused": ("fused", False),
-            "fused+flag": ("fused", True)}
+VARIANTS = {"before": ("before", False), "before+flag": ("before", True), "after": ("after", False),
+            "after+flag": ("after", True)}
 MEASURES = ("ala2_eval_ms", "ala2_map16_ms_per_config", "ala2_train_step_ms", "lj_eval_ms", "corrector_us_per_step")
 
 
@@ -70,6 +71,20 @@ def before_interaction():
     return Interaction
 
 
+def before_corrector(corrector, system):
+    """The tenth session's corrector: forces as gradients of the energies (commit 96d6e66)."""
+    import dataclasses
+
+    import jax
+
+    from sciwm.engines.openmm_engine import build_openmm_system
+    from sciwm.model.forcefield import jax_energy
+
+    omm = build_openmm_system(dataclasses.replace(system, potential=dataclasses.replace(system.potential, constraints=None)))
+    parts = tuple(jax.grad(lambda y, b, e=jax_energy(omm, part): -e(y, b)) for part in ("bonded", "nonbonded"))
+    return dataclasses.replace(corrector, force=None, parts=parts if corrector.parts else None)
+
+
 def timed(f, *args, n: int, repeats: int) -> float:
     """Median seconds per call over repeats of n calls (compiled first)."""
     import jax
@@ -96,7 +111,7 @@ def worker(variant: str, repeats: int) -> dict:
     from sciwm.model.emulator import YNN_DOTS_ONLY
 
     os.environ["XLA_FLAGS"] = YNN_DOTS_ONLY if flag else ""
-    if code == "e3nn":
+    if code == "before":
         backbone.Interaction = before_interaction()
     import jax.numpy as jnp
     import numpy as np
@@ -133,6 +148,8 @@ def worker(variant: str, repeats: int) -> dict:
         grad = jax.jit(jax.value_and_grad(lambda p, key: batch_loss(net, p, key, batch)))
         out["ala2_train_step_ms"] = 1e3 * timed(grad, params, jax.random.PRNGKey(2), n=5, repeats=repeats)
     corrector = Corrector.from_system(get_system("ala2-implicit"), steps=250, nonbonded_every=2)
+    if code == "before":
+        corrector = before_corrector(corrector, get_system("ala2-implicit"))
     x = jnp.asarray(np.repeat(np.asarray(get_system("ala2-implicit").positions, np.float32)[None], 16, 0))
     keys = jax.random.split(jax.random.PRNGKey(0), 16)
     relax = jax.jit(jax.vmap(lambda k, y: corrector(k, y, None, jnp.float32(300.0))[0]))
@@ -173,7 +190,7 @@ def emulator_worker(variant: str, model: str) -> dict:
         from sciwm.model.emulator import configure_cpu
         configure_cpu()
     from sciwm.data import read_trajectory
-    from sciwm.model.corrector import Corrector
+    from sciwm.model.corrector import Corrector, training_system
     from sciwm.model.emulator import EmulatorEngine, system_from_trajectory
     from sciwm.model.io import read_config
     from sciwm.protocol import parse_protocol
@@ -183,6 +200,8 @@ def emulator_worker(variant: str, model: str) -> dict:
     out = {"devices": jax.device_count()}
     for name, steps in (("learned_only", 0), ("corrector1000_nb2", 1000)):
         corrector = Corrector.for_model(read_config(model), steps, nonbonded_every=2) if steps else None
+        if corrector is not None and variant == "before":
+            corrector = before_corrector(corrector, training_system(read_config(model)))
         engine = EmulatorEngine(model, replicas=16, corrector=corrector)
         engine.run(start, protocol, save_every_ps=1000.0)  # compiles
         traj = engine.run(start, protocol, save_every_ps=1000.0, seed=1)

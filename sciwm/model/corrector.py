@@ -69,7 +69,8 @@ class Corrector:
     barostat_interval: int = 0
     barostat_moves: int | None = None  # None: steps // barostat_interval
     nonbonded_every: int = 1  # Langevin steps per evaluation of the non-bonded forces
-    parts: tuple | None = None  # (bonded, non-bonded) energies, when nonbonded_every > 1
+    parts: tuple | None = None  # (bonded, non-bonded) forces, when nonbonded_every > 1
+    force: object = None  # forces (x, box) -> (n, 3) kJ/mol/nm; None: minus the gradient of energy
 
     @classmethod
     def from_system(cls, system: System, steps: int, friction_per_ps: float = 10.0,
@@ -82,7 +83,7 @@ class Corrector:
         not depend on the masses; heavier hydrogens allow a longer timestep_ps). nonbonded_every: the
         non-bonded forces every that many steps (multiple time steps; steps must be a multiple)."""
         from sciwm.engines.openmm_engine import build_openmm_system  # OpenMM only where a corrector is built
-        from sciwm.model.forcefield import bonded_pairs, jax_energy
+        from sciwm.model.forcefield import bonded_pairs, jax_energy, jax_force
 
         if steps < 1:
             raise InputError(f"corrector steps must be at least 1, got {steps}")
@@ -111,9 +112,9 @@ class Corrector:
         if hydrogen_mass is not None:
             masses = repartition(masses, bonded_pairs(omm), hydrogen_mass)
         dt = timestep_ps or (system.timestep_ps if system.periodic else min(system.timestep_ps, MOLECULE_TIMESTEP_PS))
-        parts = (jax_energy(omm, "bonded"), jax_energy(omm, "nonbonded")) if nonbonded_every > 1 else None
+        parts = (jax_force(omm, "bonded"), jax_force(omm, "nonbonded")) if nonbonded_every > 1 else None
         return cls(jax_energy(omm), masses, steps, dt, friction_per_ps, hydrogen_mass, barostat_interval,
-                   barostat_moves, nonbonded_every, parts)
+                   barostat_moves, nonbonded_every, parts, jax_force(omm))
 
     @classmethod
     def for_model(cls, saved: dict, steps: int, **options) -> "Corrector":
@@ -131,7 +132,7 @@ class Corrector:
         -> relaxed (x, box); the box changes only with a barostat under NPT."""
         inv_mass = jnp.asarray(1.0 / self.masses, jnp.float32)[:, None]
         dt, n = self.timestep_ps, x.shape[0]
-        force = jax.grad(lambda y, b: -self.energy(y, b))
+        force = self.force or jax.grad(lambda y, b: -self.energy(y, b))
 
         def kick(f):  # displacement one step's force gives each atom, and its length
             d = f * dt**2 * inv_mass
@@ -175,7 +176,7 @@ class Corrector:
             return jnp.where(accept, y * s, y), jnp.where(accept, -g_new, f), jnp.where(accept, b * s, b)
 
         if self.nonbonded_every > 1:  # impulse multiple time steps: slow kicks around blocks of fast BAOAB steps
-            bonded, nonbonded = (jax.grad(lambda y, b, e=e: -e(y, b)) for e in self.parts)
+            bonded, nonbonded = self.parts
             half_kick = 0.5 * self.nonbonded_every * dt * inv_mass
 
             def outer(carry, key):

@@ -11,7 +11,7 @@ import dataclasses
 from sciwm.engines.openmm_engine import build_openmm_system
 from sciwm.errors import InputError
 from sciwm.model.corrector import Corrector
-from sciwm.model.forcefield import jax_energy
+from sciwm.model.forcefield import jax_energy, jax_force
 from sciwm.systems import get_system
 from sciwm.units import BAR_NM3_IN_KJ_PER_MOL, BOLTZMANN_KJ_PER_MOL_K
 
@@ -37,14 +37,17 @@ def test_energy_and_forces_equal_openmm(name):
     system = flexible(get_system(name))
     omm = build_openmm_system(system)
     energy = jax.jit(jax.value_and_grad(jax_energy(omm)))
+    force = jax.jit(jax_force(omm))  # written out (bonded, LJ, Coulomb) and differentiated (OBC)
     rng = np.random.default_rng(0)
     box = None if system.box is None else np.diag(system.box)
     for _ in range(2):  # off-equilibrium geometries: every term is strained
         x = system.positions + rng.normal(0.0, 0.005, system.positions.shape)
         e_ref, f_ref = openmm_energy_forces(omm, x, box)
-        e, grad = energy(jnp.asarray(x, jnp.float32), None if box is None else jnp.asarray(box, jnp.float32))
+        args = jnp.asarray(x, jnp.float32), None if box is None else jnp.asarray(box, jnp.float32)
+        e, grad = energy(*args)
         assert float(e) == pytest.approx(e_ref, rel=1e-4, abs=0.05)  # float32 against OpenMM's double
         np.testing.assert_allclose(-np.asarray(grad), f_ref, atol=1e-3 * np.abs(f_ref).max() + 0.05)
+        np.testing.assert_allclose(np.asarray(force(*args)), f_ref, atol=1e-3 * np.abs(f_ref).max() + 0.05)
 
 
 def test_unsupported_input_is_refused():
@@ -103,6 +106,9 @@ def test_multiple_time_steps_split_the_force_field():
     parts = [float(jax_energy(omm, part)(x, None)) for part in ("all", "bonded", "nonbonded")]
     assert parts[0] == pytest.approx(parts[1] + parts[2], abs=1e-3)
     assert abs(parts[1]) > 1 and abs(parts[2]) > 1
+    for part in ("bonded", "nonbonded"):  # each part's force is minus its own energy's gradient
+        expected = -jax.grad(jax_energy(omm, part))(x, None)
+        np.testing.assert_allclose(jax_force(omm, part)(x, None), expected, atol=1e-4 * float(jnp.abs(expected).max()))
     with pytest.raises(InputError, match="multiple of the non-bonded force interval"):
         Corrector.from_system(system, steps=10, nonbonded_every=3)
     with pytest.raises(InputError, match="do not combine"):
@@ -161,6 +167,7 @@ def test_torsions_of_any_periodicity_equal_openmm():
         torsions.addTorsion(*quad, n, phase, k)
     omm.addForce(torsions)
     energy = jax.jit(jax.value_and_grad(jax_energy(omm)))
+    force = jax.jit(jax_force(omm))
     rng = np.random.default_rng(1)
     for _ in range(3):
         x = rng.normal(0.0, 0.15, (5, 3))
@@ -168,3 +175,4 @@ def test_torsions_of_any_periodicity_equal_openmm():
         e, grad = energy(jnp.asarray(x, jnp.float32), None)
         assert float(e) == pytest.approx(e_ref, rel=1e-5, abs=1e-4)
         np.testing.assert_allclose(-np.asarray(grad), f_ref, atol=1e-5 * np.abs(f_ref).max() + 1e-4)
+        np.testing.assert_allclose(force(jnp.asarray(x, jnp.float32), None), f_ref, atol=1e-5 * np.abs(f_ref).max() + 1e-4)
