@@ -15,7 +15,8 @@ step's loss and gradient (16 windows), and the corrector (ala2-implicit, 16 repl
 
 Then the emulator itself, before (default fusions) and after (sciwm's set-up, configure_cpu), on
 both cores (one device per core, as `sciwm emulate`): ala2-implicit, 16 replicas x 10 jumps of
-1 ns, learned only and with 1000 corrector steps (non-bonded every 2), against OpenMM measured in
+1 ns, learned only, with 1000 corrector steps of 1 fs and with 500 of 2 fs (3-Da hydrogens), both
+with the non-bonded forces every second step, against OpenMM measured in
 the same run (benchmarks/emulator.py: Reference platform, one process per core). Its model has the
 ala2-large architecture after --train-steps optimiser steps on two 1.2-ns reference runs (cached
 under data/network/), with the chirality check off: untrained jumps flip methyl hydrogens, and a
@@ -34,6 +35,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "data", "network")
 VARIANTS = {"before": ("before", False), "before+flag": ("before", True), "after": ("after", False),
             "after+flag": ("after", True)}
+# the emulator part: (name, corrector steps per 1-ns jump, corrector options)
+CONFIGURATIONS = (("learned_only", 0, {}), ("corrector1000_nb2", 1000, {"nonbonded_every": 2}),
+                  ("corrector500_hmr2fs_nb2", 500, {"nonbonded_every": 2, "hydrogen_mass": 3.0, "timestep_ps": 0.002}))
 MEASURES = ("ala2_eval_ms", "ala2_map16_ms_per_config", "ala2_train_step_ms", "lj_eval_ms", "corrector_us_per_step")
 
 
@@ -198,8 +202,8 @@ def emulator_worker(variant: str, model: str) -> dict:
     start = system_from_trajectory(read_trajectory(os.path.join(DATA, "ala2-implicit-1.h5")), model)
     protocol = parse_protocol("T=300K,t=10000ps")
     out = {"devices": jax.device_count()}
-    for name, steps in (("learned_only", 0), ("corrector1000_nb2", 1000)):
-        corrector = Corrector.for_model(read_config(model), steps, nonbonded_every=2) if steps else None
+    for name, steps, options in CONFIGURATIONS:
+        corrector = Corrector.for_model(read_config(model), steps, **options) if steps else None
         if corrector is not None and variant == "before":
             corrector = before_corrector(corrector, training_system(read_config(model)))
         engine = EmulatorEngine(model, replicas=16, corrector=corrector)
@@ -255,9 +259,9 @@ def main(argv=None) -> int:
             emu = {v: subprocess_json("--emulator-worker", v, "--model", model) for v in ("before", "after")}
             openmm = openmm_ns_per_second("ala2-implicit")["best"]
             print(f"\nala2-implicit, 16 replicas x 10 jumps of 1 ns; OpenMM {openmm:.3f} ns/s")
-            for name in ("learned_only", "corrector1000_nb2"):
+            for name, *_ in CONFIGURATIONS:
                 b, a = emu["before"][f"{name}_ns_per_s"], emu["after"][f"{name}_ns_per_s"]
-                print(f"{name:<20} before {b:7.1f} ns/s ({b / openmm:6.0f}x OpenMM)   after {a:7.1f} ns/s "
+                print(f"{name:<24} before {b:7.1f} ns/s ({b / openmm:6.0f}x OpenMM)   after {a:7.1f} ns/s "
                       f"({a / openmm:6.0f}x OpenMM)   {a / b:4.2f}x")
             out["emulator"] = {"model": os.path.relpath(model, HERE), "openmm_ns_per_s": openmm, **emu}
     except RuntimeError as exc:

@@ -15,9 +15,10 @@ normalisation are e3nn's ("component"); tests/model/test_message.py checks both 
 
 Why: e3nn builds msg as ~20 separate small arrays per layer (one per path, mul-major) and then
 scales it with a gather; on a CPU the emulator's network spent ~3/4 of its time there (ala2-large,
-22 atoms, 462 edges: 0.58 ms per layer on one core, XLA's per-op cost and memory traffic, not
-arithmetic). Here each input irrep type is one contraction with the channel axis contiguous
-(0.27 ms; benchmarks/README.md, eleventh session).
+22 atoms, 462 edges: 0.56 of 0.75 ms per layer on one core, XLA's per-op cost and memory traffic,
+not arithmetic). Here each input irrep type is one contraction with the channel axis contiguous
+and the weights broadcast per path: the whole network 1.5x faster, 2.2x with configure_cpu's XLA
+flag (benchmarks/network.py; benchmarks/README.md, eleventh session).
 """
 from __future__ import annotations
 
