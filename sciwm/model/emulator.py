@@ -69,9 +69,11 @@ def configure_cpu() -> int:
     only (YNN_DOTS_ONLY). Each is left as the program set it (a device count in jax's config or
     XLA_FLAGS; any YNN flag), and nothing changes once JAX's backends are up. Accelerators are
     unaffected (their devices come first). Returns the number of devices."""
-    from jax._src import xla_bridge  # no public test for "backends initialised" (jax 0.10)
-
-    if not xla_bridge.backends_are_initialized():
+    try:  # no public test for "backends initialised" in jax 0.10
+        from jax._src.xla_bridge import backends_are_initialized
+    except ImportError:
+        return jax.device_count()
+    if not backends_are_initialized():
         flags = os.environ.get("XLA_FLAGS", "")
         if jax.config.jax_num_cpu_devices < 1 and "xla_force_host_platform_device_count" not in flags:
             cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

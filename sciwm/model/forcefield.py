@@ -31,12 +31,13 @@ ONE_4PI_EPS0 = 138.935456  # kJ mol^-1 nm e^-2, OpenMM's value
 OBC_OFFSET_NM, OBC_PROBE_NM = 0.009, 0.14
 OBC_ALPHA, OBC_BETA, OBC_GAMMA = 1.0, 0.8, 4.85  # OBC II
 
-Energy = Callable[[jnp.ndarray, jnp.ndarray | None], jnp.ndarray]
+Energy = Callable[[jnp.ndarray, jnp.ndarray | None], jnp.ndarray]  # (x (n, 3), box) -> kJ/mol
+Force = Callable[[jnp.ndarray, jnp.ndarray | None], jnp.ndarray]  # (x, box) -> (n, 3) kJ/mol/nm
 
 
 class Term(NamedTuple):
-    energy: Energy  # (x (n, 3), box) -> kJ/mol
-    force: Energy | None  # (x, box) -> (n, 3) kJ/mol/nm; None: minus the gradient of energy
+    energy: Energy
+    force: Force | None  # None: minus the gradient of energy
 
 
 def _gather_matrix(n: int, atoms: np.ndarray) -> jnp.ndarray:
@@ -280,7 +281,7 @@ def jax_energy(omm: openmm.System, part: str = "all") -> Energy:
     return energy
 
 
-def jax_force(omm: openmm.System, part: str = "all") -> Energy:
+def jax_force(omm: openmm.System, part: str = "all") -> Force:
     """force(x (n, 3) nm, box (3,) nm or None) -> (n, 3) kJ/mol/nm, minus the gradient of
     jax_energy(omm, part): written out where a term has it, differentiated where not."""
     terms = _terms(omm, part)
