@@ -164,8 +164,8 @@ def worker(variant: str, repeats: int) -> dict:
 def untrained_model(train_steps: int) -> str:
     """An ala2-large model directory after a few optimiser steps, chirality check off (see above)."""
     from sciwm.bench.cache import ReferenceRun, ensure_runs
-    from sciwm.train.presets import get_preset
     from sciwm.data.files import read_json, write_json_atomic
+    from sciwm.train.presets import get_preset
     from sciwm.train.trainer import train
 
     model = os.path.join(DATA, f"ala2-large-{train_steps}steps")
