@@ -95,8 +95,9 @@ class EdgeMessage:
 
 
 def reference_message(irreps, sh_irreps, h, idx, sh, weights):
-    """The same sum written with e3nn-jax's own operations (the definition EdgeMessage must match;
-    used by its tests and benchmarks/network.py)."""
+    """The same sum written with e3nn-jax's own operations: the definition EdgeMessage must match
+    (tests/model/test_message.py). benchmarks/network.py times the tenth session's code instead,
+    which weighted the irreps by a gather rather than by e3nn's multiplication."""
     irreps = e3nn.Irreps(irreps)
     hj = e3nn.IrrepsArray(irreps, h)[idx]
     msg = e3nn.concatenate([hj, e3nn.tensor_product(hj, e3nn.IrrepsArray(sh_irreps, sh), filter_ir_out=irreps)])
