@@ -105,13 +105,39 @@ def loss_one(net: VelocityNet, params, key, species, x_t, x_1, box_t, box_1, tem
 def batch_loss(net, params, key, batch):
     """Mean loss over a batch dict with x_t, x_1 (B, n, 3), box_t, box_1 (B, 3) or None,
     temperature, pressure, lag_ps (B,), species (n,)."""
-    keys = jax.random.split(key, batch["x_t"].shape[0])
+    return jnp.mean(window_losses(net, params, jax.random.split(key, batch["x_t"].shape[0]), batch))
+
+
+def window_losses(net, params, keys, batch):
+    """Each window's loss (B,) with its own key (keys: B keys); batch as in batch_loss."""
     box_axes = 0 if batch.get("box_t") is not None else None
-    losses = jax.vmap(lambda k, xt, x1, bt, b1, T, P, lag: loss_one(net, params, k, batch["species"], xt, x1, bt, b1, T, P, lag),
-                      in_axes=(0, 0, 0, box_axes, box_axes, 0, 0, 0))(
+    return jax.vmap(lambda k, xt, x1, bt, b1, T, P, lag: loss_one(net, params, k, batch["species"], xt, x1, bt, b1, T, P, lag),
+                    in_axes=(0, 0, 0, box_axes, box_axes, 0, 0, 0))(
         keys, batch["x_t"], batch["x_1"], batch.get("box_t"), batch.get("box_1"),
         batch["temperature"], batch["pressure"], batch["lag_ps"])
-    return jnp.mean(losses)
+
+
+def loss_and_grad(net, params, key, batch, micro_batch: int | None = None):
+    """batch_loss and its gradient. micro_batch m (dividing B): the gradient summed over B / m
+    micro-batches in a loop - the same loss and gradient (each window keeps its key), computed
+    in pieces small enough to stay in a CPU's cache."""
+    n = batch["x_t"].shape[0]
+    if not micro_batch or micro_batch >= n:
+        return jax.value_and_grad(lambda p: batch_loss(net, p, key, batch))(params)
+    if n % micro_batch:
+        raise ValueError(f"micro_batch {micro_batch} does not divide the batch of {n}")
+    split = lambda a: None if a is None else a.reshape((n // micro_batch, micro_batch) + a.shape[1:])
+    pieces = {k: split(v) for k, v in batch.items() if k != "species"}
+    value_and_grad = jax.value_and_grad(lambda p, k, b: jnp.sum(window_losses(net, p, k, b)))
+
+    def add(total, piece):
+        keys, part = piece
+        loss, grads = value_and_grad(params, keys, part | {"species": batch["species"]})
+        return jax.tree_util.tree_map(jnp.add, total, (loss, grads)), None
+
+    zero = (jnp.float32(0.0), jax.tree_util.tree_map(jnp.zeros_like, params))
+    total, _ = jax.lax.scan(add, zero, (split(jax.random.split(key, n)), pieces))
+    return jax.tree_util.tree_map(lambda a: a / n, total)
 
 
 def sample_one(net: VelocityNet, params, key, species, x_t, box_t, temperature, pressure, lag_ps, n_steps: int):

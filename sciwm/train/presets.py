@@ -15,7 +15,9 @@ class TrainConfig:
     model: ModelConfig overrides; sample_steps: midpoint ODE steps when emulating;
     ensemble: members trained side by side (stacked parameters, one vmapped step), each on its own
     bootstrap resample of the training data and its own seed; 1 is a single model;
-    head_steps: optimiser steps of the R-hat energy heads fitted after the dynamics."""
+    head_steps: optimiser steps of the R-hat energy heads fitted after the dynamics;
+    micro_batch: windows per piece of the gradient, summed in a loop (same loss and gradient);
+    None: the trainer's choice for the device (trainer.micro_batch), 0: the whole batch at once."""
 
     steps: int = 2000
     batch_size: int = 32
@@ -34,6 +36,7 @@ class TrainConfig:
     sample_steps: int = 4
     ensemble: int = 1
     head_steps: int = 1500
+    micro_batch: int | None = None
     model: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:

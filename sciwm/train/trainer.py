@@ -21,13 +21,16 @@ from sciwm.errors import InputError
 from sciwm.model.backbone import VelocityNet
 from sciwm.model.io import CHECKPOINTS, CONFIG_FILE, init_params, species_indices
 from sciwm.model.config import ModelConfig
-from sciwm.model.flow import batch_loss
+from sciwm.model.flow import batch_loss, loss_and_grad
 from sciwm.model.validity import ValidityLimits, limits_from_data
 from sciwm.train.dataset import (WindowDataset, build_windows, conserved_chirality, covalent_constraints,
                                  displacement_table, split_trajectories)
 from sciwm.train.presets import TrainConfig
 
 HISTORY_FILE = "history.json"
+# a CPU computes the gradient fastest in pieces of this many windows (flow.loss_and_grad): XLA
+# keeps a piece's intermediates in cache (see benchmarks/README.md, twelfth session)
+CPU_MICRO_BATCH = 8
 
 
 def make_optimizer(cfg: TrainConfig):
@@ -46,11 +49,11 @@ class Trainer:
         self.net = VelocityNet(model_config)
         self.tx = make_optimizer(train_config)
         decay = train_config.ema_decay
-        net, tx = self.net, self.tx
+        net, tx, micro = self.net, self.tx, micro_batch(train_config)
 
         def step(state, batch):
             key, sub = jax.random.split(state["rng"])
-            loss, grads = jax.value_and_grad(lambda p: batch_loss(net, p, sub, batch))(state["params"])
+            loss, grads = loss_and_grad(net, state["params"], sub, batch, micro)
             updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
             params = optax.apply_updates(state["params"], updates)
             ema = jax.tree_util.tree_map(lambda e, p: decay * e + (1 - decay) * p, state["ema"], params)
@@ -85,6 +88,17 @@ class Trainer:
             b = stack_members([data.batch(rng, self.cfg.batch_size, pool) for pool in pools])
         b["species"] = self.species if self.members == 1 else jnp.tile(self.species[None], (self.members, 1))
         return b
+
+
+def micro_batch(cfg: TrainConfig) -> int | None:
+    """Windows per piece of the gradient (flow.loss_and_grad); None: the whole batch at once.
+    cfg.micro_batch if set (0: whole batch); otherwise CPU_MICRO_BATCH on a CPU where it divides
+    the batch, and the whole batch on accelerators."""
+    if cfg.micro_batch is not None:
+        return cfg.micro_batch or None
+    if jax.default_backend() != "cpu" or cfg.batch_size <= CPU_MICRO_BATCH or cfg.batch_size % CPU_MICRO_BATCH:
+        return None
+    return CPU_MICRO_BATCH
 
 
 def stack_members(trees: list):
