@@ -3,6 +3,7 @@
     python3 benchmarks/emulator.py [--systems ala2,ala2-implicit,lj] [--steps N] [--best-replicas R,...]
                                    [--openmm-platforms Reference,CUDA] [--tag NAME] [--out PATH]
                                    [--preset NAME] [--train-ns NS] [--train-seconds S] [--train-only]
+                                   [--train-extra RUN.h5 ...]
                                    [--corrector-steps N] [--corrector-hydrogen-mass DA]
                                    [--corrector-timestep-fs FS] [--corrector-friction G]
                                    [--corrector-barostat K [--corrector-barostat-moves M]]
@@ -100,7 +101,7 @@ def trained_only(system: str, model: str, train_seconds: float) -> dict:
 OPTIONS = {"steps": None, "best_replicas": (1, 4, 16, 100), "platforms": (None,), "corrector_steps": 0, "tag": "",
            "preset": None, "train_ns": None, "train_only": False, "train_seconds": None, "seed": 0,
            "lag_ps": None, "fidelity_only": False, "speed_only": False, "corrector": {}, "models": {},
-           "sample_steps": None}
+           "sample_steps": None, "train_extra": []}
 
 
 def emulator(model: str, replicas: int) -> EmulatorEngine:
@@ -146,7 +147,8 @@ def ala2(system: str) -> dict:
         specs = specs[:1]
     train_runs = [reference(f"{name}-{tag}", system, f"T=300K,t={ns:g}ns", seed, equilibrate_ps=100.0)
                   for tag, ns, seed in specs]
-    model, train_seconds = given(system) if system in OPTIONS["models"] else trained(name, train_runs, "ala2")
+    model, train_seconds = (given(system) if system in OPTIONS["models"] else
+                            trained(name, train_runs + OPTIONS["train_extra"], "ala2"))
     if OPTIONS["train_only"]:
         return trained_only(system, model, train_seconds)
     engine = emulator(model, ALA2_REPLICAS)
@@ -303,6 +305,8 @@ def main(argv=None) -> int:
     parser.add_argument("--speed-only", action="store_true", help="ala2: only the batched throughputs and OpenMM")
     parser.add_argument("--train-seconds", type=float,
                         help="without --steps: as many training steps as fit this many seconds here (timed)")
+    parser.add_argument("--train-extra", nargs="+", default=[], metavar="RUN.h5",
+                        help="ala2: more training runs (e.g. from benchmarks/revisit.py)")
     parser.add_argument("--train-only", action="store_true", help="train (or reuse) the models and stop")
     parser.add_argument("--sample-steps", type=int,
                         help="midpoint ODE steps per jump (default: the model's training preset)")
@@ -325,7 +329,7 @@ def main(argv=None) -> int:
     OPTIONS.update(steps=args.steps, best_replicas=tuple(int(r) for r in args.best_replicas.split(",")),
                    platforms=tuple(args.openmm_platforms.split(",")) if args.openmm_platforms else (None,),
                    corrector_steps=args.corrector_steps, tag=args.tag, preset=args.preset,
-                   train_ns=args.train_ns, train_only=args.train_only,
+                   train_ns=args.train_ns, train_only=args.train_only, train_extra=args.train_extra,
                    train_seconds=args.train_seconds, seed=args.seed, lag_ps=args.lag_ps,
                    fidelity_only=args.fidelity_only, speed_only=args.speed_only,
                    models=dict(m.split("=", 1) for m in args.model), sample_steps=args.sample_steps,

@@ -30,7 +30,7 @@ from sciwm.train.presets import TrainConfig
 HISTORY_FILE = "history.json"
 # a CPU computes the gradient fastest in pieces of this many windows (flow.loss_and_grad): XLA
 # keeps a piece's intermediates in cache (see benchmarks/README.md, twelfth session)
-CPU_MICRO_BATCH = 8
+CPU_MICRO_BATCH = 4
 
 
 def make_optimizer(cfg: TrainConfig):
