@@ -126,7 +126,7 @@ def loss_and_grad(net, params, key, batch, micro_batch: int | None = None):
         return jax.value_and_grad(lambda p: batch_loss(net, p, key, batch))(params)
     if n % micro_batch:
         raise ValueError(f"micro_batch {micro_batch} does not divide the batch of {n}")
-    split = lambda a: None if a is None else a.reshape((n // micro_batch, micro_batch) + a.shape[1:])
+    split = lambda a: a.reshape((n // micro_batch, micro_batch) + a.shape[1:])
     pieces = {k: split(v) for k, v in batch.items() if k != "species"}
     value_and_grad = jax.value_and_grad(lambda p, k, b: jnp.sum(window_losses(net, p, k, b)))
 

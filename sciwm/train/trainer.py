@@ -95,6 +95,8 @@ def micro_batch(cfg: TrainConfig) -> int | None:
     cfg.micro_batch if set (0: whole batch); otherwise CPU_MICRO_BATCH on a CPU where it divides
     the batch, and the whole batch on accelerators."""
     if cfg.micro_batch is not None:
+        if cfg.micro_batch and cfg.batch_size % cfg.micro_batch:
+            raise InputError(f"micro_batch {cfg.micro_batch} does not divide batch_size {cfg.batch_size}")
         return cfg.micro_batch or None
     if jax.default_backend() != "cpu" or cfg.batch_size <= CPU_MICRO_BATCH or cfg.batch_size % CPU_MICRO_BATCH:
         return None

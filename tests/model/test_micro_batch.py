@@ -4,6 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from sciwm.errors import InputError
 from sciwm.model.backbone import VelocityNet
 from sciwm.model.config import ModelConfig
 from sciwm.model.flow import loss_and_grad
@@ -38,8 +39,8 @@ def test_micro_batches_give_the_whole_batch_gradient(rng):
         for g_m, g in zip(jax.tree_util.tree_leaves(grads_m), jax.tree_util.tree_leaves(grads)):
             np.testing.assert_allclose(np.asarray(g_m), np.asarray(g), rtol=1e-3,
                                        atol=1e-3 * float(jnp.abs(g).max()))  # float32 sums in another order
-    other_key, _ = loss_and_grad(net, params, jax.random.PRNGKey(4), batch, 4)
-    assert abs(float(other_key) - float(loss)) > 1e-6  # the keys matter: the match above is not by chance
+    other, _ = loss_and_grad(net, params, jax.random.PRNGKey(4), batch, 4)
+    assert abs(float(other) - float(loss)) > 1e-6  # the keys matter: the match above is not by chance
     with pytest.raises(ValueError, match="does not divide"):
         loss_and_grad(net, params, key, batch, 3)
 
@@ -49,3 +50,5 @@ def test_micro_batch_choice():
     assert micro_batch(get_preset("debug")) is None  # a batch of 4: nothing to split
     assert micro_batch(get_preset("ala2", micro_batch=0)) is None
     assert micro_batch(get_preset("ala2", micro_batch=16)) == 16
+    with pytest.raises(InputError, match="does not divide"):
+        micro_batch(get_preset("ala2", micro_batch=5))
