@@ -8,11 +8,14 @@ import os
 import sys
 from dataclasses import dataclass, field
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class ReferenceRun:
     """One reference run: output path, system name, protocol string, seed, frame interval (ps),
-    engine options (platform, equilibrate_ps, ...) and system options (n_atoms, ...)."""
+    engine options (platform, equilibrate_ps, ...), system options (n_atoms, ...) and start
+    positions (n_atoms, 3) nm (None: the system's own)."""
 
     path: str
     system: str
@@ -21,6 +24,7 @@ class ReferenceRun:
     save_every_ps: float = 1.0
     options: dict = field(default_factory=dict)
     system_options: dict = field(default_factory=dict)
+    start: np.ndarray | None = None
 
 
 def _one_thread() -> None:
@@ -31,12 +35,14 @@ def _one_thread() -> None:
 def _run(spec: ReferenceRun) -> str:
     from sciwm.data import write_trajectory
     from sciwm.engines import get_engine
+    from sciwm.engines.trajectory import State
     from sciwm.protocol import parse_protocol
     from sciwm.systems import get_system
 
     engine = get_engine("openmm", **spec.options)
     traj = engine.run(get_system(spec.system, **spec.system_options), parse_protocol(spec.protocol),
-                      save_every_ps=spec.save_every_ps, seed=spec.seed)
+                      save_every_ps=spec.save_every_ps, seed=spec.seed,
+                      state=None if spec.start is None else State(spec.start))
     write_trajectory(traj, spec.path)
     return spec.path
 
