@@ -25,7 +25,8 @@ def from_pdb(path: str, forcefield: tuple[str, ...], timestep_ps: float = 0.002)
     if not forcefield:
         raise InputError(f"{path}: a PDB system needs --forcefield (e.g. amber14-all.xml)")
     try:
-        pdb = app.PDBFile(path)
+        with open(path) as handle:  # OpenMM leaves a file it opened itself open when the PDB is broken
+            pdb = app.PDBFile(handle)
     except Exception as exc:  # OpenMM raises many types for broken PDBs
         raise InputError(f"malformed PDB {path}: {exc}".splitlines()[0]) from None
     if pdb.topology.getNumAtoms() == 0:

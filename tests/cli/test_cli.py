@@ -62,7 +62,9 @@ def test_user_pdb_with_forcefield(tmp_path):
     (["--platform", "Quantum"], "unknown OpenMM platform"),
     (["--engine", "ase"], "runs on the openmm engine"),
 ])
-def test_bad_input_one_line_error_no_file(tmp_path, args, message):
+def test_bad_input_one_line_error_no_file(tmp_path, monkeypatch, capsys, args, message):
+    """In this process (argparse's errors exit through SystemExit); the tests below run real
+    processes for the exit status."""
     (tmp_path / "BROKEN.pdb").write_text(BROKEN_PDB)
     from sciwm.systems import get_system
     s = get_system("ala2")
@@ -78,11 +80,17 @@ def test_bad_input_one_line_error_no_file(tmp_path, args, message):
         extra.append(args[i])
         i += 1
     argv = [x for kv in base.items() for x in kv] + extra
+    monkeypatch.chdir(tmp_path)
     before = set(os.listdir(tmp_path))
-    r = subprocess.run([sys.executable, "-m", "sciwm.cli.main", "simulate", *argv], capture_output=True, text=True, cwd=tmp_path)
-    assert r.returncode != 0
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], r.stderr
+    capsys.readouterr()
+    try:
+        code = main(["simulate", *argv])
+    except SystemExit as exc:
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code != 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], err
     assert set(os.listdir(tmp_path)) == before  # nothing written
 
 

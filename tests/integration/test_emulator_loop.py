@@ -61,8 +61,8 @@ def test_end_to_end_cli(reference, model_dir, tmp_path, capsys):
 def test_corrector_brings_strained_frames_to_thermal_energy(reference, model_dir, tmp_path, capsys):
     """From a start frame strained by 0.02-nm noise (thousands of kJ/mol above thermal), the debug model's
     jumps stay strained (its bond projection removes only part of it); with the force-field
-    corrector (100 Langevin steps of 1 fs, also with the non-bonded forces every 4 steps, or 50 of
-    2 fs with 3-Da hydrogens) they come back to the reference frames' energy."""
+    corrector (100 Langevin steps of 1 fs, or 50 of 2 fs with 3-Da hydrogens and the non-bonded
+    forces every 2 steps) they come back to the reference frames' energy."""
     ref = read_trajectory(reference[0])
     last = ref.select(np.arange(ref.n_frames) == ref.n_frames - 1)
     noisy = last.positions + np.random.default_rng(0).normal(0, 0.02, last.positions.shape).astype(np.float32)
@@ -73,8 +73,8 @@ def test_corrector_brings_strained_frames_to_thermal_energy(reference, model_dir
     reference_energy = float(energy(ref.positions).mean())
     mean_energy = {}
     hmr = ["--corrector-timestep", "2fs", "--corrector-hydrogen-mass", "3"]
-    for name, steps, options in (("none", 0, []), ("1fs", 100, []), ("hmr", 50, hmr),
-                                 ("mts", 100, ["--corrector-nonbonded-every", "4"])):
+    for name, steps, options in (("none", 0, []), ("1fs", 100, []),
+                                 ("hmr-mts", 50, [*hmr, "--corrector-nonbonded-every", "2"])):
         out = tmp_path / f"emu-{name}.h5"
         assert main(["emulate", "--model", model_dir, "--start", str(start), "--protocol", "T=300K,t=4ps",
                      "--save-every", "2ps", "--replicas", "2", "--corrector-steps", str(steps), "--out", str(out),
@@ -82,8 +82,8 @@ def test_corrector_brings_strained_frames_to_thermal_energy(reference, model_dir
         traj = read_trajectory(str(out))
         assert (traj.record.system["corrector"] or {}).get("steps", 0) == steps
         mean_energy[name] = float(energy(traj.positions).mean())
-    assert read_trajectory(str(tmp_path / "emu-hmr.h5")).record.system["corrector"]["hydrogen_mass"] == 3.0
-    assert read_trajectory(str(tmp_path / "emu-mts.h5")).record.system["corrector"]["nonbonded_every"] == 4
+    described = read_trajectory(str(tmp_path / "emu-hmr-mts.h5")).record.system["corrector"]
+    assert described["hydrogen_mass"] == 3.0 and described["nonbonded_every"] == 2
     for options, message in ((["--corrector-barostat", "5"], "needs --corrector-steps"),
                              (["--corrector-steps", "10", "--corrector-barostat", "5"], "needs a periodic system"),
                              (["--corrector-nonbonded-every", "2"], "needs --corrector-steps"),
@@ -94,14 +94,13 @@ def test_corrector_brings_strained_frames_to_thermal_energy(reference, model_dir
         assert message in capsys.readouterr().err and not bad.exists()
     assert mean_energy["none"] > reference_energy + 40.0
     # flexible bonds to hydrogen add ~12 kT/2 = 15 kJ/mol over the constrained reference
-    for name in ("1fs", "hmr", "mts"):
+    for name in ("1fs", "hmr-mts"):
         assert abs(mean_energy[name] - reference_energy - 15.0) < 10.0, name
 
 
-def test_resume_matches_uninterrupted_run(reference, tmp_path, monkeypatch):
-    cfg = get_preset("debug")
-    full, broken = str(tmp_path / "full"), str(tmp_path / "broken")
-    train(reference, full, cfg, progress=False)
+def test_resume_matches_uninterrupted_run(reference, model_dir, tmp_path, monkeypatch):
+    cfg = get_preset("debug")  # model_dir: the same training, uninterrupted
+    broken = str(tmp_path / "broken")
     real_step = trainer_module.Trainer.__init__
 
     def interrupting_init(self, *args, **kwargs):
@@ -121,7 +120,7 @@ def test_resume_matches_uninterrupted_run(reference, tmp_path, monkeypatch):
     monkeypatch.undo()
     history = train(reference, broken, cfg, progress=False)
     assert history["train"][-1][0] == cfg.steps
-    _, p_full, _ = load_model(full)
+    _, p_full, _ = load_model(model_dir)
     _, p_resumed, _ = load_model(broken)
     for a, b in zip(jax.tree_util.tree_leaves(p_full), jax.tree_util.tree_leaves(p_resumed)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
@@ -192,7 +191,8 @@ def test_replica_batches_give_the_same_frames(reference, model_dir):
 
 
 def test_replicas_shard_over_devices(reference, model_dir, tmp_path):
-    """Two forced CPU devices (two replicas each, run by shard_map) give the same frames as one device."""
+    """Two forced CPU devices (two replicas each, run by shard_map) give the same frames as one device
+    (this process's)."""
     script = (
         "import sys, numpy as np\n"
         "from sciwm.model.emulator import EmulatorEngine, system_from_trajectory\n"
@@ -202,15 +202,16 @@ def test_replicas_shard_over_devices(reference, model_dir, tmp_path):
         f"s = system_from_trajectory(read_trajectory({reference[0]!r}), {model_dir!r})\n"
         "t = e.run(s, parse_protocol('T=300K,t=3ps'), save_every_ps=1.0, seed=3)\n"
         "np.save(sys.argv[1], t.positions); print(jax.device_count())\n")
-    outs = []
-    for n_dev in (1, 2):
-        env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={n_dev}")
-        path = str(tmp_path / f"x{n_dev}.npy")
-        r = subprocess.run([sys.executable, "-c", script, path], env=env, capture_output=True, text=True)
-        assert r.returncode == 0, r.stderr
-        assert r.stdout.strip() == str(n_dev)
-        outs.append(np.load(path))
-    np.testing.assert_allclose(outs[0], outs[1], atol=1e-4)
+    flags = os.environ.get("XLA_FLAGS", "")  # as this process's (configure_cpu)
+    env = dict(os.environ, XLA_FLAGS=f"{flags} --xla_force_host_platform_device_count=2")
+    path = str(tmp_path / "x2.npy")
+    r = subprocess.run([sys.executable, "-c", script, path], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "2"
+    assert jax.device_count() == 1
+    one = EmulatorEngine(model_dir, replicas=4).run(system_from_trajectory(read_trajectory(reference[0]), model_dir),
+                                                    parse_protocol("T=300K,t=3ps"), save_every_ps=1.0, seed=3)
+    np.testing.assert_allclose(np.load(path), one.positions, atol=1e-4)
 
 
 @pytest.mark.parametrize("flags, expected", [("", None), ("--xla_force_host_platform_device_count=3", 3),
