@@ -54,7 +54,7 @@ def barostat_alone(pressure: float, calls: int, expand: float) -> dict:
     s = expand ** (1 / 3)
     x = jnp.tile(jnp.asarray(b.positions[-1])[None] * s, (4, 1, 1))
     box = jnp.tile(jnp.asarray(np.diag(b.box[-1]), jnp.float32)[None] * s, (4, 1))
-    step = jax.jit(jax.vmap(lambda k, x, box: corrector(k, x, box, jnp.float32(T), jnp.float32(pressure))))
+    step = jax.jit(lambda k, x, box: corrector.batch(k, x, box, jnp.float32(T), jnp.float32(pressure)))
     rho = []
     for key in jax.random.split(jax.random.PRNGKey(0), calls):
         x, box = step(jax.random.split(key, 4), x, box)
@@ -67,7 +67,10 @@ def barostat_alone(pressure: float, calls: int, expand: float) -> dict:
 def damage(model: str, lags=(1.0, 5.0), checkpoints=(0, 25, 100, 400)) -> dict:
     b = run_b(1000.0)
     corrector = Corrector.from_system(get_system("lj"), steps=25)
-    energy = corrector.energy
+
+    def energy(x, box):  # one frame (the corrector's energy takes replicas last)
+        return corrector.energy(x[..., None], box[:, None])[0]
+
     kT = BOLTZMANN_KJ_PER_MOL_K * T
 
     def pressure(x, box):  # virial pressure, bar: (N kT - dU/dlnV) / V with every coordinate scaled
@@ -75,7 +78,7 @@ def damage(model: str, lags=(1.0, 5.0), checkpoints=(0, 25, 100, 400)) -> dict:
         return (x.shape[0] * kT - du) / jnp.prod(box) / BAR_NM3_IN_KJ_PER_MOL
 
     measure = jax.jit(lambda x, box: (jnp.mean(jax.vmap(energy)(x, box)), jnp.mean(jax.vmap(pressure)(x, box))))
-    relax = jax.jit(jax.vmap(lambda k, x, box: corrector(k, x, box, jnp.float32(T))[0]))
+    relax = jax.jit(lambda k, x, box: corrector.batch(k, x, box, jnp.float32(T))[0])
     frames = np.arange(100, b.n_frames, (b.n_frames - 100) // 16)[:16]
     boxes = np.diagonal(b.box[frames], axis1=1, axis2=2)
     u, p = measure(jnp.asarray(b.positions[frames]), jnp.asarray(boxes, jnp.float32))

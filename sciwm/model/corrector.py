@@ -60,7 +60,7 @@ class Corrector:
     at the end of the steps (default: as many as fit); nonbonded_every: Langevin steps per evaluation of
     the non-bonded forces (1: every step)."""
 
-    energy: object
+    energy: object  # batched (sciwm.model.forcefield): x (n, 3, R), box (3, R) or None -> (R,) kJ/mol
     masses: np.ndarray
     steps: int
     timestep_ps: float
@@ -70,7 +70,7 @@ class Corrector:
     barostat_moves: int | None = None  # None: steps // barostat_interval
     nonbonded_every: int = 1  # Langevin steps per evaluation of the non-bonded forces
     parts: tuple | None = None  # (bonded, non-bonded) forces, when nonbonded_every > 1
-    force: object = None  # forces (x, box) -> (n, 3) kJ/mol/nm; None: minus the gradient of energy
+    force: object = None  # batched forces (x, box) -> (n, 3, R) kJ/mol/nm; None: minus the gradient of energy
 
     @classmethod
     def from_system(cls, system: System, steps: int, friction_per_ps: float = 10.0,
@@ -112,9 +112,9 @@ class Corrector:
         if hydrogen_mass is not None:
             masses = repartition(masses, bonded_pairs(omm), hydrogen_mass)
         dt = timestep_ps or (system.timestep_ps if system.periodic else min(system.timestep_ps, MOLECULE_TIMESTEP_PS))
-        parts = (jax_force(omm, "bonded"), jax_force(omm, "nonbonded")) if nonbonded_every > 1 else None
-        return cls(jax_energy(omm), masses, steps, dt, friction_per_ps, hydrogen_mass, barostat_interval,
-                   barostat_moves, nonbonded_every, parts, jax_force(omm))
+        parts = tuple(jax_force(omm, p, batched=True) for p in ("bonded", "nonbonded")) if nonbonded_every > 1 else None
+        return cls(jax_energy(omm, batched=True), masses, steps, dt, friction_per_ps, hydrogen_mass, barostat_interval,
+                   barostat_moves, nonbonded_every, parts, jax_force(omm, batched=True))
 
     @classmethod
     def for_model(cls, saved: dict, steps: int, **options) -> "Corrector":
@@ -128,82 +128,113 @@ class Corrector:
                 "barostat_moves": self.barostat_moves, "nonbonded_every": self.nonbonded_every}
 
     def __call__(self, key, x, box, temperature, pressure=jnp.nan):
-        """x (n, 3) nm after a jump, box (3,) nm or None, temperature K, pressure bar (NaN: NVT)
-        -> relaxed (x, box); the box changes only with a barostat under NPT."""
-        inv_mass = jnp.asarray(1.0 / self.masses, jnp.float32)[:, None]
-        dt, n = self.timestep_ps, x.shape[0]
-        force = self.force or jax.grad(lambda y, b: -self.energy(y, b))
+        """One replica: x (n, 3) nm after a jump, box (3,) nm or None, temperature K, pressure bar
+        (NaN: NVT) -> relaxed (x, box); the box changes only with a barostat under NPT. The same
+        numbers as that replica in `batch` with the same key."""
+        xs, boxes = self.batch(key[None], x[None], None if box is None else box[None], temperature, pressure)
+        return xs[0], None if boxes is None else boxes[0]
+
+    def batch(self, keys, xs, boxes, temperature, pressure=jnp.nan):
+        """R replicas at once: keys (R, 2), xs (R, n, 3) nm, boxes (R, 3) nm or None; temperature K
+        and pressure bar shared -> (xs, boxes). Each replica's random numbers come from its own key,
+        so a replica's result does not depend on the others. Inside, arrays keep the replicas last
+        (n, 3, R): the force field's layout, which XLA vectorises over the replicas."""
+        inv_mass = jnp.asarray(1.0 / self.masses, jnp.float32)[:, None, None]
+        dt, n = self.timestep_ps, xs.shape[1]
+        x, box = jnp.transpose(xs, (1, 2, 0)), None if boxes is None else boxes.T
+        force = self.force or jax.grad(lambda y, b: -jnp.sum(self.energy(y, b)))
+        split = jax.vmap(lambda k: tuple(jax.random.split(k)))  # per replica: (R, 2) -> two (R, 2)
+
+        def steps_of(keys, count):  # per replica, `count` keys -> (count, R, 2)
+            return jnp.swapaxes(jax.vmap(lambda k: jax.random.split(k, count))(keys), 0, 1)
+
+        def normal(keys):  # per replica, (n, 3) normals -> (n, 3, R)
+            return jnp.transpose(jax.vmap(lambda k: jax.random.normal(k, (n, 3)))(keys), (1, 2, 0))
 
         def kick(f):  # displacement one step's force gives each atom, and its length
             d = f * dt**2 * inv_mass
-            return d, jnp.sqrt(jnp.sum(d**2, -1, keepdims=True))
+            return d, jnp.sqrt(jnp.sum(d**2, 1, keepdims=True))
 
-        def repair(carry):
+        def needs_repair(f):  # (R,)
+            return jnp.max(kick(f)[1], axis=(0, 1)) > REPAIR_NM
+
+        def repair(carry):  # only the replicas that still need it move
             y, f, i = carry
             d, length = kick(f)
-            y = y + d * jnp.minimum(1.0, REPAIR_NM / jnp.maximum(length, 1e-12))
+            moved = y + d * jnp.minimum(1.0, REPAIR_NM / jnp.maximum(length, 1e-12))
+            y = jnp.where(needs_repair(f) & (i < REPAIR_ITERATIONS), moved, y)
             return y, force(y, box), i + 1
 
-        x, f, _ = jax.lax.while_loop(lambda c: (jnp.max(kick(c[1])[1]) > REPAIR_NM) & (c[2] < REPAIR_ITERATIONS),
-                                     repair, (x, force(x, box), jnp.int32(0)))
+        def repairing(carry):
+            y, f, i = carry
+            return jnp.any(needs_repair(f)) & (i < REPAIR_ITERATIONS)
+
+        x, f, _ = jax.lax.while_loop(repairing, repair, (x, force(x, box), jnp.int32(0)))
         kT = BOLTZMANN_KJ_PER_MOL_K * temperature
         sd = jnp.sqrt(kT * inv_mass)  # thermal speed, nm/ps
         c1 = float(np.exp(-self.friction_per_ps * dt))
         c2 = float(np.sqrt(1.0 - c1**2))
-        key, sub = jax.random.split(key)
-        v = sd * jax.random.normal(sub, (n, 3))
+        keys, sub = split(keys)
+        v = sd * normal(sub)
 
-        def langevin(y, v, f, b, key, steps, force=force):  # BAOAB
+        def langevin(y, v, f, b, keys, steps, force=force):  # BAOAB
             def step(carry, k):
                 y, v, f = carry
                 v = v + 0.5 * dt * f * inv_mass
                 y = y + 0.5 * dt * v
-                v = c1 * v + c2 * sd * jax.random.normal(k, (n, 3))
+                v = c1 * v + c2 * sd * normal(k)
                 y = y + 0.5 * dt * v
                 f = force(y, b)
                 return (y, v + 0.5 * dt * f * inv_mass, f), None
 
-            return jax.lax.scan(step, (y, v, f), jax.random.split(key, steps))[0]
+            return jax.lax.scan(step, (y, v, f), steps_of(keys, steps))[0]
 
-        def volume_move(key, y, f, b):
-            k1, k2 = jax.random.split(key)
-            log_ratio = LOG_VOLUME_STEP * jax.random.uniform(k1, minval=-1.0, maxval=1.0)
+        def volume_move(keys, y, f, b):  # one Monte Carlo volume move per replica
+            k1, k2 = split(keys)
+            log_ratio = LOG_VOLUME_STEP * jax.vmap(lambda k: jax.random.uniform(k, minval=-1.0, maxval=1.0))(k1)
             s = jnp.exp(log_ratio / 3)
-            u_new, g_new = jax.value_and_grad(self.energy)(y * s, b * s)
-            work = (u_new - self.energy(y, b) + pressure * BAR_NM3_IN_KJ_PER_MOL * jnp.prod(b) * (s**3 - 1)
+            def summed(z):  # the replicas' energies are independent: the sum's gradient is each one's
+                each = self.energy(z, b * s)
+                return jnp.sum(each), each
+
+            (_, u_new), g_new = jax.value_and_grad(summed, has_aux=True)(y * s)
+            work = (u_new - self.energy(y, b) + pressure * BAR_NM3_IN_KJ_PER_MOL * jnp.prod(b, 0) * (s**3 - 1)
                     - (n + 1) * kT * log_ratio)
-            accept = jnp.isfinite(pressure) & (jnp.log(jax.random.uniform(k2)) < -work / kT)
+            accept = jnp.isfinite(pressure) & (jnp.log(jax.vmap(jax.random.uniform)(k2)) < -work / kT)
             return jnp.where(accept, y * s, y), jnp.where(accept, -g_new, f), jnp.where(accept, b * s, b)
+
+        def done(x, box):
+            return jnp.transpose(x, (2, 0, 1)), None if box is None else box.T
 
         if self.nonbonded_every > 1:  # impulse multiple time steps: slow kicks around blocks of fast BAOAB steps
             bonded, nonbonded = self.parts
             half_kick = 0.5 * self.nonbonded_every * dt * inv_mass
 
-            def outer(carry, key):
+            def outer(carry, keys):
                 y, v, f_fast, f_slow = carry
-                y, v, f_fast = langevin(y, v + half_kick * f_slow, f_fast, box, key, self.nonbonded_every, bonded)
+                y, v, f_fast = langevin(y, v + half_kick * f_slow, f_fast, box, keys, self.nonbonded_every, bonded)
                 f_slow = nonbonded(y, box)
                 return (y, v + half_kick * f_slow, f_fast, f_slow), None
 
             carry = (x, v, bonded(x, box), nonbonded(x, box))
-            return jax.lax.scan(outer, carry, jax.random.split(key, self.steps // self.nonbonded_every))[0][0], box
+            return done(jax.lax.scan(outer, carry, steps_of(keys, self.steps // self.nonbonded_every))[0][0], box)
         k = self.barostat_interval if box is not None else 0
         if not k:
-            return langevin(x, v, f, box, key, self.steps)[0], box
+            return done(langevin(x, v, f, box, keys, self.steps)[0], box)
         blocks = self.barostat_moves or self.steps // k
         first = self.steps - blocks * k
-        key, sub = jax.random.split(key)
+        keys, sub = split(keys)
         x, v, f = langevin(x, v, f, box, sub, first) if first else (x, v, f)
 
-        def block(carry, key):  # k Langevin steps, then a volume move
+        def block(carry, keys):  # k Langevin steps, then a volume move
             y, v, f, b = carry
-            k1, k2 = jax.random.split(key)
+            k1, k2 = split(keys)
             y, v, f = langevin(y, v, f, b, k1, k)
             y, f, b = volume_move(k2, y, f, b)
             return (y, v, f, b), None
 
-        (x, _, _, box), _ = jax.lax.scan(block, (x, v, f, box), jax.random.split(key, blocks))
-        return x, box
+        (x, _, _, box), _ = jax.lax.scan(block, (x, v, f, box), steps_of(keys, blocks))
+        return done(x, box)
 
 
 def repartition(masses: np.ndarray, bonds: np.ndarray, hydrogen_mass: float) -> np.ndarray:

@@ -135,7 +135,7 @@ class EmulatorEngine:
 
         def per_replica(f, *args):
             """vmap of f over the replicas' axis, or a loop over batches of `batch` replicas (the
-            corrector stays vmapped: measured no faster in batches)."""
+            corrector takes all replicas at once: Corrector.batch)."""
             if batch is None or args[0].shape[0] <= batch:
                 return jax.vmap(f)(*args)
             return jax.lax.map(lambda a: f(*a), args, batch_size=batch)
@@ -159,8 +159,8 @@ class EmulatorEngine:
                 x_new, box_new = xs[rows, members], None if box is None else boxes[rows, members]
                 spread = jnp.sqrt(jnp.mean(jnp.sum(jnp.var(xs, axis=1), axis=-1), axis=-1))
                 if corrector is not None:
-                    x_new, box_new = jax.vmap(lambda k, y, b: corrector(jax.random.fold_in(k, 1), y, b, temperature,
-                                                                        pressure))(sub, x_new, box_new)
+                    x_new, box_new = corrector.batch(jax.vmap(lambda k: jax.random.fold_in(k, 1))(sub), x_new, box_new,
+                                                     temperature, pressure)
                 finite = (jnp.all(jnp.isfinite(x_new), axis=(1, 2))
                           & (jnp.max(jnp.abs(x_new - x.mean(1, keepdims=True)), axis=(1, 2)) < MAX_COORDINATE_NM))
                 if box is not None:

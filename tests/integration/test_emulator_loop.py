@@ -19,6 +19,7 @@ from sciwm.errors import InputError, SimulationError
 from sciwm.model.corrector import Corrector
 from sciwm.model import flow as flow_module
 from sciwm.model.emulator import YNN_DOTS_ONLY, YNN_FLAG_JAXLIB, EmulatorEngine, system_from_trajectory
+from sciwm.model.forcefield import replicas_last
 from sciwm.model.io import load_model, read_config
 from sciwm.protocol import parse_protocol
 from sciwm.train import trainer as trainer_module
@@ -69,7 +70,7 @@ def test_corrector_brings_strained_frames_to_thermal_energy(reference, model_dir
     start = tmp_path / "strained.h5"
     write_trajectory(dataclasses.replace(last, positions=noisy), str(start))
     corrector = Corrector.for_model(read_config(model_dir), steps=1)
-    energy = jax.jit(jax.vmap(lambda x: corrector.energy(x, None)))  # every bond flexible
+    energy = jax.jit(lambda xs: corrector.energy(*replicas_last(xs, None)))  # every bond flexible
     reference_energy = float(energy(ref.positions).mean())
     mean_energy = {}
     hmr = ["--corrector-timestep", "2fs", "--corrector-hydrogen-mass", "3"]

@@ -91,11 +91,35 @@ def test_corrector_samples_the_temperature(options):
     T = 30.0
     keys = jax.random.split(jax.random.PRNGKey(1), 16)
     x0 = jnp.asarray(x_min, jnp.float32)
-    xs = jax.jit(jax.vmap(lambda k: corrector(k, x0, None, jnp.float32(T))[0]))(keys)
+    xs = jax.jit(lambda k: corrector.batch(k, jnp.tile(x0[None], (16, 1, 1)), None, jnp.float32(T))[0])(keys)
     excess = np.asarray(jax.vmap(lambda y: energy(y, None))(xs)) - float(energy(x0, None))
     expected = 0.5 * (3 * system.n_atoms - 6) * BOLTZMANN_KJ_PER_MOL_K * T
     # 16 independent samples of a sum of 60 quadratic terms: relative sd sqrt(2/60)/4 = 5%
     assert excess.mean() == pytest.approx(expected, rel=0.2)
+
+
+@pytest.mark.parametrize("name, options, pressure", [("ala2-implicit", {"steps": 20, "nonbonded_every": 2}, np.nan),
+                                                    ("lj", {"steps": 20, "barostat_interval": 5}, 1000.0)])
+def test_batch_equals_each_replica_alone(name, options, pressure):
+    """Corrector.batch (replicas last inside) gives each replica what it gets alone with its key:
+    one replica's frame, box and random numbers never leak into another's."""
+    system = get_system(name) if name != "lj" else get_system("lj", n_atoms=64, box_nm=1.6 * 1.3, seed=0)
+    corrector = Corrector.from_system(system, **options)
+    rng = np.random.default_rng(0)
+    xs = jnp.asarray(system.positions[None] + rng.normal(0, 0.005, (3, system.n_atoms, 3)), jnp.float32)
+    boxes = None if system.box is None else jnp.asarray(np.diag(system.box)[None] * [[1.0], [1.02], [0.98]], jnp.float32)
+    keys = jax.random.split(jax.random.PRNGKey(3), 3)
+    T, P = jnp.float32(300.0 if name != "lj" else 100.0), jnp.float32(pressure)
+    together = jax.jit(lambda k, x, b: corrector.batch(k, x, b, T, P))(keys, xs, boxes)
+    alone = jax.jit(lambda k, x, b: corrector(k, x, b, T, P))
+    for r in range(3):
+        x, box = alone(keys[r], xs[r], None if boxes is None else boxes[r])
+        np.testing.assert_allclose(np.asarray(together[0][r]), np.asarray(x), atol=1e-5)
+        if boxes is not None:
+            np.testing.assert_allclose(np.asarray(together[1][r]), np.asarray(box), rtol=1e-6)
+    assert float(jnp.abs(together[0] - xs).max()) > 1e-3  # it moved them
+    if boxes is not None:
+        assert np.any(np.asarray(together[1]) != np.asarray(boxes))  # the barostat moved some box
 
 
 def test_multiple_time_steps_split_the_force_field():
@@ -107,8 +131,9 @@ def test_multiple_time_steps_split_the_force_field():
     assert parts[0] == pytest.approx(parts[1] + parts[2], abs=1e-3)
     assert abs(parts[1]) > 1 and abs(parts[2]) > 1
     for part in ("bonded", "nonbonded"):  # each part's force is minus its own energy's gradient
-        expected = -jax.grad(jax_energy(omm, part))(x, None)
-        np.testing.assert_allclose(jax_force(omm, part)(x, None), expected, atol=1e-4 * float(jnp.abs(expected).max()))
+        expected = -jax.jit(jax.grad(jax_energy(omm, part)))(x, None)
+        force = jax.jit(jax_force(omm, part))(x, None)
+        np.testing.assert_allclose(force, expected, atol=1e-4 * float(jnp.abs(expected).max()))
     with pytest.raises(InputError, match="multiple of the non-bonded force interval"):
         Corrector.from_system(system, steps=10, nonbonded_every=3)
     with pytest.raises(InputError, match="do not combine"):
