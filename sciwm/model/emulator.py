@@ -4,8 +4,9 @@ Each saved frame is one jump of lag = save interval, sampled by the flow (midpoi
 are `lax.scan` over jumps and `vmap` over replicas, sharded over devices when several are present
 (replicas split along a 'replica' mesh axis). A replica whose frame is non-finite or explodes
 stops there: its later frames are never written, and the run record names it
-(`blown_up_replicas`). A jump that flips a conserved chirality (which MD never does) is drawn
-again (every member, with fresh noise, a few failed replicas at a time, while the member the
+(`blown_up_replicas`). A jump that puts interchangeable atoms (a methyl's hydrogens) in the mirror
+labelling has them relabelled (flow.relabel_flipped: the same configuration). A jump that flips
+another conserved chirality (which MD never does) is drawn again (every member, with fresh noise, a few failed replicas at a time, while the member the
 replica follows flips); after MAX_DRAWS draws the replica stops too (`chirality_stopped_replicas`;
 its last frame is intact).
 Replicas are stored one after another in one file, with the per-frame array `replica`.
@@ -32,7 +33,7 @@ from sciwm.engines.base import MAX_COORDINATE_NM, host_info, now_iso
 from sciwm.engines.trajectory import RunRecord, SegmentRecord, State, Trajectory
 from sciwm.errors import InputError, SimulationError
 from sciwm.model.corrector import Corrector
-from sciwm.model.flow import MAX_DRAWS, displacement_scale, redraw_flipped, sample_members
+from sciwm.model.flow import MAX_DRAWS, displacement_scale, permutable_pairs, redraw_flipped, sample_members
 from sciwm.model.io import load_model, species_indices
 from sciwm.model.validity import ValidityLimits, check_frames, describe
 from sciwm.protocol import Protocol
@@ -128,9 +129,14 @@ class EmulatorEngine:
             cpu_batch = CPU_REPLICA_BATCH if self._mesh is None else CPU_REPLICA_BATCH_SHARDED
             replica_batch = cpu_batch if jax.default_backend() == "cpu" else None
         self.replica_batch = replica_batch
-        self._chunk = self._compile(self._make_chunk())
+        self._chunks = {}  # compiled rollouts by the interchangeable atoms of the system (relabel_flipped)
 
-    def _make_chunk(self):
+    def _chunk_for(self, pairs: tuple):
+        if pairs not in self._chunks:
+            self._chunks[pairs] = self._compile(self._make_chunk(np.array(pairs, np.int32).reshape(-1, 2)))
+        return self._chunks[pairs]
+
+    def _make_chunk(self, pairs: np.ndarray):
         net, n_steps, corrector, batch = self.net, self.sample_steps, self.corrector, self.replica_batch
 
         def per_replica(f, *args):
@@ -148,7 +154,7 @@ class EmulatorEngine:
                 disagreement is the uncertainty); a replica is drawn again while the member it follows
                 flips a chirality (waiting for all K members to keep theirs would stop weak ensembles)."""
                 xs, boxes, kept = per_replica(lambda k, y, b: sample_members(net, params, k, species, y, b, temperature,
-                                                                             pressure, lag, n_steps), keys, x, box)
+                                                                             pressure, lag, n_steps, pairs), keys, x, box)
                 return (xs, boxes), kept[jnp.arange(x.shape[0]), member]
 
             def jump(carry, _):
@@ -214,6 +220,7 @@ class EmulatorEngine:
                 raise InputError(f"segment {seg} is not a whole number of {save_every_ps:g} ps jumps")
             jumps.append(n)
         species = jnp.asarray(species_indices([a.element.symbol for a in system.topology.atoms], c.species))
+        chunk = self._chunk_for(tuple(map(tuple, permutable_pairs(c, system.topology).tolist())))
         state = state or State(system.positions, system.box)
         R = self.replicas
         x = jnp.tile(jnp.asarray(state.positions, jnp.float32)[None], (R, 1, 1))
@@ -235,7 +242,7 @@ class EmulatorEngine:
             while left:
                 n = min(left, CHUNK_JUMPS)
                 keys, sub = jax.vmap(lambda k: tuple(jax.random.split(k)))(keys)
-                xs, boxes, status, spread = self._chunk(params, members, x, box, sub, species, T, P, lag, n_jumps=n)
+                xs, boxes, status, spread = chunk(params, members, x, box, sub, species, T, P, lag, n_jumps=n)
                 out_status.append(np.asarray(status))
                 out_x.append(np.asarray(xs))
                 out_box.append(None if boxes is None else np.asarray(boxes))

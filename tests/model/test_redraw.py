@@ -59,3 +59,39 @@ def test_per_replica_arrays_follow_their_replica_into_redraws():
     (out,), kept = jax.jit(lambda k: redraw_flipped(draw, k, x, flag, max_tries=5))(jax.random.split(jax.random.PRNGKey(2), R))
     np.testing.assert_array_equal(np.asarray(kept), np.asarray(flag))
     assert seen == [R, 3]  # the whole batch once, then ceil(20 / 8) = 3 replicas at a time
+
+
+def test_mirror_labelled_hydrogens_are_relabelled_a_flipped_stereocentre_is_not():
+    """ala2: the methyl (and methyl-carbon) signed volumes are fixed by swapping two of the centre's
+    hydrogens - the same configuration, labelled as MD's - while alanine's CA has no interchangeable
+    neighbours and stays flipped (it is drawn again instead)."""
+    from sciwm.model.config import ModelConfig
+    from sciwm.model.flow import chirality_kept, permutable_pairs, relabel_flipped
+    from sciwm.systems import get_system
+    from sciwm.train.dataset import conserved_chirality
+
+    system = get_system("ala2")
+    top, x0 = system.topology, np.asarray(system.positions, np.float32)
+    quads, signs = conserved_chirality(top, x0[None])
+    config = ModelConfig(species=("C", "H", "N", "O"), chiral_quads=quads, chiral_signs=signs)
+    pairs = permutable_pairs(config, top)
+    names = {q[0]: top.atom(q[0]).name for q in quads}
+    fixable = {names[q[0]]: bool(p[0] >= 0) for q, p in zip(quads, pairs)}
+    assert fixable == {"CH3": True, "CA": False, "CB": True, "C": True}, fixable  # 'C': NME's methyl carbon
+    for (centre, *_), (i, j) in zip(quads, pairs):
+        if i >= 0:
+            assert top.atom(i).element.symbol == top.atom(j).element.symbol == "H"
+    relabel = jax.jit(lambda x: relabel_flipped(config, x, pairs))
+    swapped = x0.copy()
+    for i, j in pairs[pairs[:, 0] >= 0]:
+        swapped[[i, j]] = swapped[[j, i]]
+    assert not bool(chirality_kept(config, jnp.asarray(swapped)))
+    np.testing.assert_array_equal(np.asarray(relabel(jnp.asarray(swapped))), x0)  # each swap undone, nothing else moved
+    mirror = x0 * np.array([-1.0, 1.0, 1.0], np.float32)  # every signed volume flips, CA's too
+    fixed = relabel(jnp.asarray(mirror))
+    assert not bool(chirality_kept(config, fixed))
+    ca = [k for k, q in enumerate(quads) if names[q[0]] == "CA"][0]
+    others = [k for k in range(len(quads)) if k != ca]
+    kept_each = [bool(chirality_kept(config.replace(chiral_quads=(quads[k],), chiral_signs=(signs[k],)), fixed))
+                 for k in range(len(quads))]
+    assert not kept_each[ca] and all(kept_each[k] for k in others)
