@@ -6,9 +6,9 @@ are `lax.scan` over jumps and `vmap` over replicas, sharded over devices when se
 stops there: its later frames are never written, and the run record names it
 (`blown_up_replicas`). A jump that puts interchangeable atoms (a methyl's hydrogens) in the mirror
 labelling has them relabelled (flow.relabel_flipped: the same configuration). A jump that flips
-another conserved chirality (which MD never does) is drawn again (every member, with fresh noise, a few failed replicas at a time, while the member the
-replica follows flips); after MAX_DRAWS draws the replica stops too (`chirality_stopped_replicas`;
-its last frame is intact).
+another conserved chirality (which MD never does) is drawn again (every member, with fresh noise,
+a few failed replicas at a time, while the member the replica follows flips); after MAX_DRAWS
+draws the replica stops too (`chirality_stopped_replicas`; its last frame is intact).
 Replicas are stored one after another in one file, with the per-frame array `replica`.
 
 Ensembles: with K members (stacked parameters), every member jumps from the replica's current
