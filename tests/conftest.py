@@ -15,6 +15,9 @@ jax.config.update("jax_num_cpu_devices", 1)
 configure_cpu()
 
 
+CACHE_DIR = pytest.StashKey[str]()
+
+
 def pytest_configure(config):
     """Many tests compile the same programs (an emulator or a trainer per test, `sciwm` commands in
     subprocesses): JAX's persistent compilation cache, in a folder of this session only, compiles
@@ -29,9 +32,6 @@ def pytest_configure(config):
 
 def pytest_unconfigure(config):
     shutil.rmtree(config.stash.get(CACHE_DIR, ""), ignore_errors=True)
-
-
-CACHE_DIR = pytest.StashKey[str]()
 
 
 @pytest.fixture

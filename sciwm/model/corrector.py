@@ -43,6 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from sciwm.errors import InputError
+from sciwm.model.graph import replicas_last
 from sciwm.systems import ForceField, System
 from sciwm.units import BAR_NM3_IN_KJ_PER_MOL, BOLTZMANN_KJ_PER_MOL_K
 
@@ -141,7 +142,7 @@ class Corrector:
         (n, 3, R): the force field's layout, which XLA vectorises over the replicas."""
         inv_mass = jnp.asarray(1.0 / self.masses, jnp.float32)[:, None, None]
         dt, n = self.timestep_ps, xs.shape[1]
-        x, box = jnp.transpose(xs, (1, 2, 0)), None if boxes is None else boxes.T
+        x, box = replicas_last(xs, boxes)
         force = self.force or jax.grad(lambda y, b: -jnp.sum(self.energy(y, b)))
         split = jax.vmap(lambda k: tuple(jax.random.split(k)))  # per replica: (R, 2) -> two (R, 2)
 
@@ -162,7 +163,7 @@ class Corrector:
             y, f, i = carry
             d, length = kick(f)
             moved = y + d * jnp.minimum(1.0, REPAIR_NM / jnp.maximum(length, 1e-12))
-            y = jnp.where(needs_repair(f) & (i < REPAIR_ITERATIONS), moved, y)
+            y = jnp.where(jnp.max(length, axis=(0, 1)) > REPAIR_NM, moved, y)
             return y, force(y, box), i + 1
 
         def repairing(carry):

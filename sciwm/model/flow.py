@@ -20,6 +20,7 @@ import numpy as np
 
 from sciwm.model.backbone import VelocityNet, conditions
 from sciwm.model.config import ModelConfig
+from sciwm.model.graph import bonded_neighbours
 
 # draws per jump before a replica that keeps flipping a chirality stops: redraws are rejection
 # sampling of the chirality-keeping jumps, and a weak model's rare frames keep only a few percent
@@ -203,14 +204,11 @@ def permutable_pairs(config: ModelConfig, topology) -> np.ndarray:
     """For each conserved signed volume (config.chiral_quads): two of its centre's listed neighbours
     that are interchangeable - the same element, bonded to the centre alone (a methyl's or a
     methylene's hydrogens) - or (-1, -1). (len(quads), 2) int32."""
-    bonded = {}
-    for a, b in topology.bonds:
-        bonded.setdefault(a.index, set()).add(b.index)
-        bonded.setdefault(b.index, set()).add(a.index)
+    bonded = bonded_neighbours(topology)
     elements = [atom.element.symbol for atom in topology.atoms]
     pairs = []
     for centre, *neighbours in config.chiral_quads:
-        terminal = [i for i in neighbours if bonded.get(i) == {centre}]
+        terminal = [i for i in neighbours if bonded.get(i) == [centre]]
         same = [(i, j) for k, i in enumerate(terminal) for j in terminal[k + 1:] if elements[i] == elements[j]]
         pairs.append(same[0] if same else (-1, -1))
     return np.array(pairs, np.int32).reshape(-1, 2)

@@ -13,9 +13,9 @@ torsions, Lennard-Jones and Coulomb (3x faster than differentiating their energi
 ala2-implicit, 16 replicas, 9.0 -> 4.2 us per replica for the bonded forces, 6.5 -> 1.9 for
 Lennard-Jones + Coulomb), the gradient of the energy for OBC; tested against both.
 With `batched=True` both take R configurations with the replicas as the innermost axis, x (n, 3, R)
-and box (3, R) (`replicas_last`), the layout every term computes in: the corrector relaxes all
-replicas at once in it (1000 steps of 1 fs, non-bonded every 2, 32 replicas on one core: 1.8x the
-vmapped per-configuration forces; benchmarks/corrector_layout.py).
+and box (3, R) (`sciwm.model.graph.replicas_last`), the layout every term computes in: the
+corrector relaxes all replicas at once in it (1000 steps of 1 fs, non-bonded every 2, 32 replicas
+on one device: 1.46x the vmapped per-configuration forces; benchmarks/corrector_layout.py).
 Units: nm, kJ/mol, radians, e.
 """
 from __future__ import annotations
@@ -318,15 +318,10 @@ def _batch_force(terms: list[Term]):
     return force
 
 
-def replicas_last(x, box):
-    """Positions (R, n, 3) and boxes (R, 3) or None -> the batched terms' layout (n, 3, R), (3, R)."""
-    return jnp.transpose(x, (1, 2, 0)), None if box is None else box.T
-
-
 def jax_energy(omm: openmm.System, part: str = "all", batched: bool = False) -> Energy:
     """energy(x (n, 3) nm, box (3,) nm or None) -> potential energy in kJ/mol, float32. part: "all",
     "bonded" (bonds, angles, torsions: the fast forces) or "nonbonded" (the rest, slow). batched:
-    energy(x (n, 3, R), box (3, R) or None) -> (R,), replicas last (replicas_last)."""
+    energy(x (n, 3, R), box (3, R) or None) -> (R,), replicas last (graph.replicas_last)."""
     energy = _batch_energy(_terms(omm, part))
     if batched:
         return energy

@@ -1,5 +1,6 @@
 """Neighbour graphs in JAX with static shapes: k nearest atoms, minimum image under a periodic
-orthorhombic box. Positions (n_atoms, 3) nm; box lengths (3,) nm."""
+orthorhombic box; covalent neighbours from a topology; the force field's replicas-last layout.
+Positions (n_atoms, 3) nm; box lengths (3,) nm."""
 from __future__ import annotations
 
 import jax
@@ -12,6 +13,21 @@ def displacement(xi, xj, box):
     if box is not None:
         d = d - box * jnp.round(d / box)
     return d
+
+
+def replicas_last(x, box):
+    """Positions (R, n, 3) and boxes (R, 3) or None -> the force field's batched layout (n, 3, R),
+    (3, R): the replicas innermost (sciwm.model.forcefield)."""
+    return jnp.transpose(x, (1, 2, 0)), None if box is None else box.T
+
+
+def bonded_neighbours(topology) -> dict[int, list[int]]:
+    """Covalent neighbours of every bonded atom (an mdtraj Topology's bonds), sorted by index."""
+    neighbours: dict[int, list[int]] = {}
+    for a, b in topology.bonds:
+        neighbours.setdefault(a.index, []).append(b.index)
+        neighbours.setdefault(b.index, []).append(a.index)
+    return {i: sorted(ns) for i, ns in neighbours.items()}
 
 
 def knn_graph(x, box, k: int):

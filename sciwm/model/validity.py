@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from sciwm.model.graph import bonded_neighbours
+
 CLASH, BROKEN, BOX, UNCERTAIN = 1, 2, 4, 8
 CLASH_FRACTION = 0.7
 BOND_TOLERANCE = 0.25
@@ -46,10 +48,7 @@ class ValidityLimits:
 def _checked_pairs(topology, n_atoms: int) -> np.ndarray:
     """(n, n) bool: pairs whose distance the clash check watches (i < j, > 2 bonds apart)."""
     watch = np.triu(np.ones((n_atoms, n_atoms), bool), 1)
-    neighbours: dict[int, set[int]] = {}
-    for a, b in topology.bonds:
-        neighbours.setdefault(a.index, set()).add(b.index)
-        neighbours.setdefault(b.index, set()).add(a.index)
+    neighbours = {i: set(ns) for i, ns in bonded_neighbours(topology).items()}
     for i, ns in neighbours.items():
         for j in ns | {k for n in ns for k in neighbours[n]}:
             watch[min(i, j), max(i, j)] = False

@@ -14,6 +14,7 @@ import numpy as np
 from sciwm.engines.trajectory import Trajectory
 from sciwm.errors import InputError
 from sciwm.model.flow import align_target
+from sciwm.model.graph import bonded_neighbours
 
 
 def species_of(traj: Trajectory) -> tuple[str, ...]:
@@ -147,14 +148,6 @@ def displacement_table(data: WindowDataset, align: bool, rng: np.random.Generato
 STIFF_RELATIVE_STD = 0.02  # 1-4 pairs this rigid in the data are constrained (amide planarity)
 
 
-def _bonded_neighbours(topology) -> dict[int, list[int]]:
-    neighbours: dict[int, list[int]] = {}
-    for a, b in topology.bonds:
-        neighbours.setdefault(a.index, []).append(b.index)
-        neighbours.setdefault(b.index, []).append(a.index)
-    return {i: sorted(ns) for i, ns in neighbours.items()}
-
-
 def _sample_frames(positions: np.ndarray, max_frames: int) -> np.ndarray:
     return positions[np.linspace(0, len(positions) - 1, min(max_frames, len(positions))).astype(int)]
 
@@ -164,7 +157,7 @@ def covalent_constraints(topology, positions: np.ndarray, max_frames: int = 2000
     to max_frames evenly spaced frames: every 1-2 (bond) and 1-3 (angle) pair, and the 1-4 pairs
     whose distance varies by less than 2% (relative std) in the data, which keeps peptide bonds
     planar but leaves rotatable torsions (phi, psi, methyl groups) free. Empty without bonds."""
-    neighbours = _bonded_neighbours(topology)
+    neighbours = bonded_neighbours(topology)
     if not neighbours:
         return (), ()
     close = {tuple(sorted((i, j))) for i in neighbours for j in neighbours[i]}
@@ -187,7 +180,7 @@ def conserved_chirality(topology, positions: np.ndarray, max_frames: int = 2000)
     """(centre, a, b, c) for every atom with 4 or more bonded neighbours (sp3; a, b, c the first
     three by index) whose signed volume keeps one sign, away from zero, in all sampled frames;
     and those signs."""
-    quads = [(c, *ns[:3]) for c, ns in sorted(_bonded_neighbours(topology).items()) if len(ns) >= 4]
+    quads = [(c, *ns[:3]) for c, ns in sorted(bonded_neighbours(topology).items()) if len(ns) >= 4]
     if not quads:
         return (), ()
     frames = _sample_frames(positions, max_frames)

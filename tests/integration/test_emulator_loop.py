@@ -19,7 +19,7 @@ from sciwm.errors import InputError, SimulationError
 from sciwm.model.corrector import Corrector
 from sciwm.model import flow as flow_module
 from sciwm.model.emulator import YNN_DOTS_ONLY, YNN_FLAG_JAXLIB, EmulatorEngine, system_from_trajectory
-from sciwm.model.forcefield import replicas_last
+from sciwm.model.graph import replicas_last
 from sciwm.model.io import load_model, read_config
 from sciwm.protocol import parse_protocol
 from sciwm.train import trainer as trainer_module
