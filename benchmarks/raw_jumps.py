@@ -50,17 +50,20 @@ def summary(start: np.ndarray, end: np.ndarray) -> dict:
             "psi_histogram_phi_negative": np.round(psi, 4).tolist()}
 
 
-def jumps(model_dir: str, positions: np.ndarray, lag_ps: float, n_steps: int, seed: int = 1) -> np.ndarray:
-    """One jump of the model's first member from each frame: (n, atoms, 3) nm."""
+def sampler(model_dir: str, n_steps: int):
+    """jump(positions (n, atoms, 3) nm, lag_ps) -> one jump of the model's first member from each
+    frame, (n, atoms, 3) nm: the model is loaded and compiled once for every lag."""
     net, params, saved = load_model(model_dir)
     params = jax.tree_util.tree_map(lambda a: a[0], params)
     species = jnp.asarray(species_indices(saved["symbols"], saved["model"].species))
-    one = jax.jit(jax.vmap(lambda k, x: sample_one(net, params, k, species, x, None, jnp.float32(300.0),
-                                                   jnp.float32(jnp.nan), jnp.float32(lag_ps), n_steps)[0]))
-    keys = jax.random.split(jax.random.PRNGKey(seed), len(positions))
-    chunk = 500
-    return np.concatenate([np.asarray(one(keys[i:i + chunk], jnp.asarray(positions[i:i + chunk], jnp.float32)))
-                           for i in range(0, len(positions), chunk)])
+    one = jax.jit(jax.vmap(lambda k, x, lag: sample_one(net, params, k, species, x, None, jnp.float32(300.0),
+                                                        jnp.float32(jnp.nan), lag, n_steps)[0], in_axes=(0, 0, None)))
+
+    def jump(positions: np.ndarray, lag_ps: float, seed: int = 1, chunk: int = 500) -> np.ndarray:
+        keys = jax.random.split(jax.random.PRNGKey(seed), len(positions))
+        return np.concatenate([np.asarray(one(keys[i:i + chunk], jnp.asarray(positions[i:i + chunk], jnp.float32),
+                                              jnp.float32(lag_ps))) for i in range(0, len(positions), chunk)])
+    return jump
 
 
 def main() -> None:
@@ -75,8 +78,8 @@ def main() -> None:
     configure_cpu()
     run = read_trajectory(args.data)
     frame_ps = float(run.time_ps[1] - run.time_ps[0])
-    topology = run.to_mdtraj().topology
     all_angles = analysis.phi_psi(run)
+    samplers = {os.path.basename(os.path.normpath(d)): sampler(d, args.sample_steps) for d in args.model}
     results = read_json(args.out) if os.path.exists(args.out) else {}
     print(f"{'model':<44} {'lag ps':>7} {'aR from aR':>10} {'from other':>10} {'aR':>6} {'phi>0':>7}")
     for lag in args.lag_ps:
@@ -84,9 +87,9 @@ def main() -> None:
         starts = np.random.default_rng(0).choice(run.n_frames - shift, args.frames, replace=False)
         ref = summary(all_angles[starts], all_angles[starts + shift])
         rows = [("reference (the run's own pairs)", ref)]
-        for model_dir in args.model:
-            end = angles(jumps(model_dir, run.positions[starts], lag, args.sample_steps), topology)
-            rows.append((os.path.basename(os.path.normpath(model_dir)), summary(all_angles[starts], end)))
+        for name, jump in samplers.items():
+            end = angles(jump(run.positions[starts], lag), run.topology)
+            rows.append((name, summary(all_angles[starts], end)))
         for name, r in rows:
             print(f"{name:<44} {lag:>7g} {r['alpha_r_from_alpha_r']:>10.3f} {r['alpha_r_from_other']:>10.3f} "
                   f"{r['alpha_r']:>6.3f} {r['phi_positive']:>7.4f}")
