@@ -6,9 +6,11 @@ Example: sciwm train --data run1.h5 run2.h5 --out models/ala2 --preset ala2 --en
 """
 from __future__ import annotations
 
+import os
 import sys
 
 from sciwm.errors import InputError
+from sciwm.model.io import read_config
 
 from sciwm.train.presets import PRESETS, get_preset
 from sciwm.world.bundle import build
@@ -23,12 +25,17 @@ def add_arguments(p) -> None:
     p.add_argument("--ensemble", type=int, help="members of the dynamics ensemble (default: the preset's)")
     p.add_argument("--cost-records", nargs="*", default=(), metavar="FILE",
                    help="more run records for the cost model (.h5 trajectories or .jsonl logs)")
+    p.add_argument("--init-from", metavar="MODEL_DIR",
+                   help="start from this model's network and weights (fine-tune it on the data given)")
     p.add_argument("--quiet", action="store_true")
 
 
 def run(args) -> int:
     overrides = {k: v for k, v in (("steps", args.steps), ("seed", args.seed), ("ensemble", args.ensemble))
                  if v is not None}
+    if args.init_from:
+        read_config(args.init_from)  # a clear error now if it is no model directory
+        overrides["init_from"] = os.path.abspath(args.init_from)
     cfg = get_preset(args.preset, **overrides)
     if cfg.ensemble < 1:
         raise InputError(f"--ensemble must be at least 1, got {cfg.ensemble}")

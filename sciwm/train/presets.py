@@ -17,7 +17,9 @@ class TrainConfig:
     bootstrap resample of the training data and its own seed; 1 is a single model;
     head_steps: optimiser steps of the R-hat energy heads fitted after the dynamics;
     micro_batch: windows per piece of the gradient, summed in a loop (same loss and gradient);
-    None: the trainer's choice for the device (trainer.micro_batch), 0: the whole batch at once."""
+    None: the trainer's choice for the device (trainer.micro_batch), 0: the whole batch at once;
+    init_from: a model directory to start from (fine-tuning on more data): its network, lag and
+    scale tables and EMA weights (member k from its member k mod K); model is then ignored."""
 
     steps: int = 2000
     batch_size: int = 32
@@ -37,6 +39,7 @@ class TrainConfig:
     ensemble: int = 1
     head_steps: int = 1500
     micro_batch: int | None = None
+    init_from: str | None = None
     model: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:

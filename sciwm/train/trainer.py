@@ -19,7 +19,7 @@ from sciwm.data import read_trajectory
 from sciwm.data.files import read_json, write_json_atomic
 from sciwm.errors import InputError
 from sciwm.model.backbone import VelocityNet
-from sciwm.model.io import CHECKPOINTS, CONFIG_FILE, init_params, species_indices
+from sciwm.model.io import CHECKPOINTS, CONFIG_FILE, init_params, load_model, read_config, species_indices
 from sciwm.model.config import ModelConfig
 from sciwm.model.flow import batch_loss, loss_and_grad
 from sciwm.model.validity import ValidityLimits, limits_from_data
@@ -68,17 +68,22 @@ class Trainer:
         self.step = jax.jit(step, donate_argnums=0)
         self.eval_loss = jax.jit(eval_loss)
 
-    def init_state(self) -> dict:
-        def one(seed):
-            key, init_key = jax.random.split(jax.random.PRNGKey(seed))
-            params = init_params(self.net, len(self.species), init_key)
+    def init_state(self, start: dict | None = None) -> dict:
+        """Step-0 state: fresh weights, or those of start (parameters stacked along a leading
+        member axis, as load_model returns them; member k starts from start's member k mod K)."""
+        def one(k):
+            key, init_key = jax.random.split(jax.random.PRNGKey(self.cfg.seed + k))
+            if start is None:
+                params = init_params(self.net, len(self.species), init_key)
+            else:
+                params = jax.tree_util.tree_map(lambda a: jnp.array(a[k % len(a)]), start)
             ema = jax.tree_util.tree_map(jnp.copy, params)  # distinct buffers: the step donates both
             return {"params": params, "opt_state": self.tx.init(params), "ema": ema, "rng": key,
                     "step": jnp.int32(0)}
 
         if self.members == 1:
-            return one(self.cfg.seed)
-        return stack_members([one(self.cfg.seed + k) for k in range(self.members)])
+            return one(0)
+        return stack_members([one(k) for k in range(self.members)])
 
     def batch(self, data: WindowDataset, rng: np.random.Generator, pools: list | None = None) -> dict:
         """One batch, or with an ensemble one per member (from its bootstrap pool), stacked."""
@@ -147,8 +152,12 @@ def train(data_paths: list[str], out_dir: str, cfg: TrainConfig, log=sys.stderr,
         if "validity" not in saved:  # model directories written before validity checks existed
             write_json_atomic(config_path, saved | {"validity": _validity(train_trajs).to_json()})
     else:
+        if cfg.init_from:
+            source = read_config(cfg.init_from)
+            if list(source["symbols"]) != list(train_data.symbols):
+                raise InputError(f"{cfg.init_from} was trained on another system than {data_paths[0]}")
         os.makedirs(out_dir, exist_ok=True)
-        model_config = _model_config(train_data, trajs[0].topology, cfg)
+        model_config = source["model"] if cfg.init_from else _model_config(train_data, trajs[0].topology, cfg)
         write_json_atomic(config_path, {**description, "system": trajs[0].record.system,
                                         "model": model_config.to_json(), "symbols": list(train_data.symbols),
                                         "n_train_windows": len(train_data), "n_val_windows": len(val_data),
@@ -169,6 +178,8 @@ def train(data_paths: list[str], out_dir: str, cfg: TrainConfig, log=sys.stderr,
             state = manager.restore(manager.latest_step(), args=ocp.args.Composite(
                 state=ocp.args.StandardRestore(state)))["state"]
             print(f"resuming {out_dir} at step {int(state['step'])}", file=log)
+        elif cfg.init_from:
+            state = trainer.init_state(start=load_model(cfg.init_from)[1])
         start = int(np.max(state["step"]))
         from tqdm import tqdm
         bar = tqdm(total=cfg.steps, initial=start, desc="train", disable=not progress or not sys.stderr.isatty())

@@ -99,6 +99,24 @@ def test_corrector_brings_strained_frames_to_thermal_energy(reference, model_dir
         assert abs(mean_energy[name] - reference_energy - 15.0) < 10.0, name
 
 
+def test_init_from_starts_from_the_models_weights(reference, model_dir, tmp_path):
+    """Fine-tuning starts from the source's network and EMA weights: with a zero learning rate
+    they come out unchanged; without init_from the same run starts elsewhere."""
+    _, source, saved = load_model(model_dir)
+    cfg = get_preset("debug", steps=4, lr=0.0, init_from=model_dir)
+    train(reference, str(tmp_path / "ft"), cfg, progress=False)
+    train(reference, str(tmp_path / "fresh"), dataclasses.replace(cfg, init_from=None), progress=False)
+    _, tuned, tuned_saved = load_model(str(tmp_path / "ft"))
+    _, fresh, _ = load_model(str(tmp_path / "fresh"))
+    assert tuned_saved["model"] == saved["model"]
+    for a, b, c in zip(*map(jax.tree_util.tree_leaves, (source, tuned, fresh))):
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-6, atol=1e-7)
+    assert not all(np.allclose(a, c) for a, c in zip(*map(jax.tree_util.tree_leaves, (source, fresh))))
+    with pytest.raises(InputError, match="not a sciwm model directory"):
+        train(reference, str(tmp_path / "bad"), dataclasses.replace(cfg, init_from=str(tmp_path)), progress=False)
+    assert not os.path.exists(tmp_path / "bad")
+
+
 def test_resume_matches_uninterrupted_run(reference, model_dir, tmp_path, monkeypatch):
     cfg = get_preset("debug")  # model_dir: the same training, uninterrupted
     broken = str(tmp_path / "broken")
