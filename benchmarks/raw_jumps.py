@@ -36,8 +36,7 @@ PSI_EDGES = np.arange(-180, 181, 30)
 
 def angles(positions: np.ndarray, topology) -> np.ndarray:
     """(n, 2) phi, psi in radians of positions (n, atoms, 3) nm."""
-    md = mdtraj.Trajectory(np.array(positions), topology)
-    return np.stack([mdtraj.compute_phi(md)[1][:, 0], mdtraj.compute_psi(md)[1][:, 0]], 1)
+    return analysis.backbone_dihedrals(mdtraj.Trajectory(np.array(positions), topology))
 
 
 def summary(start: np.ndarray, end: np.ndarray) -> dict:

@@ -23,7 +23,11 @@ ALPHA_R, BETA, NONE = 0, 1, -1
 
 def phi_psi(traj: Trajectory) -> np.ndarray:
     """(n_frames, 2) backbone dihedrals of a dipeptide, radians."""
-    md = traj.to_mdtraj()
+    return backbone_dihedrals(traj.to_mdtraj())
+
+
+def backbone_dihedrals(md: mdtraj.Trajectory) -> np.ndarray:
+    """(n_frames, 2) phi, psi of a dipeptide given as an mdtraj trajectory, radians."""
     return np.stack([mdtraj.compute_phi(md)[1][:, 0], mdtraj.compute_psi(md)[1][:, 0]], 1)
 
 

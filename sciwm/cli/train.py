@@ -10,7 +10,6 @@ import os
 import sys
 
 from sciwm.errors import InputError
-from sciwm.model.io import read_config
 
 from sciwm.train.presets import PRESETS, get_preset
 from sciwm.world.bundle import build
@@ -33,8 +32,7 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     overrides = {k: v for k, v in (("steps", args.steps), ("seed", args.seed), ("ensemble", args.ensemble))
                  if v is not None}
-    if args.init_from:
-        read_config(args.init_from)  # a clear error now if it is no model directory
+    if args.init_from:  # checked by the trainer before it writes anything
         overrides["init_from"] = os.path.abspath(args.init_from)
     cfg = get_preset(args.preset, **overrides)
     if cfg.ensemble < 1:

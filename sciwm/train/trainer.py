@@ -156,8 +156,10 @@ def train(data_paths: list[str], out_dir: str, cfg: TrainConfig, log=sys.stderr,
             source = read_config(cfg.init_from)
             if list(source["symbols"]) != list(train_data.symbols):
                 raise InputError(f"{cfg.init_from} was trained on another system than {data_paths[0]}")
+            model_config = source["model"]
+        else:
+            model_config = _model_config(train_data, trajs[0].topology, cfg)
         os.makedirs(out_dir, exist_ok=True)
-        model_config = source["model"] if cfg.init_from else _model_config(train_data, trajs[0].topology, cfg)
         write_json_atomic(config_path, {**description, "system": trajs[0].record.system,
                                         "model": model_config.to_json(), "symbols": list(train_data.symbols),
                                         "n_train_windows": len(train_data), "n_val_windows": len(val_data),
