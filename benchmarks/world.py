@@ -45,6 +45,7 @@ def preset(quick: bool, steps: int | None = None):
     if quick:
         return get_preset("debug", ensemble=4, lags_ps=(1.0, 10.0), steps=60, head_steps=100)
     return get_preset("ala2", steps=steps or 2000, batch_size=16, lags_ps=(1.0, 10.0), ensemble=4, head_steps=1500,
+                      warmup_steps=100, ema_decay=0.995, eval_every=100, checkpoint_every=200,
                       model={"hidden_scalars": 16, "hidden_vectors": 4, "lmax": 2, "n_layers": 2,
                              "n_neighbors": 21, "cutoff_nm": 1.5})
 
