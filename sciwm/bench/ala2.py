@@ -72,8 +72,9 @@ PARTS = {
     "ala2": Ala2Part(train_T=(300.0, 350.0, 400.0, 450.0), eval_T=(300.0, 325.0, 375.0, 500.0), train_ns=5.0,
                      eval_ns=2.0, equilibrate_ps=50.0, replicas=20, msm_lags=(1, 2, 5, 10, 20, 50), ensemble=3,
                      budget_s=4.0,
-                     train_preset="ala2", train={"steps": 2000, "batch_size": 16, "lags_ps": (1.0, 10.0, 100.0), "warmup_steps": 100,
-                                                 "ema_decay": 0.995, "eval_every": 100, "checkpoint_every": 200}),
+                     train_preset="ala2", train={"steps": 2000, "batch_size": 16, "lags_ps": (1.0, 10.0, 100.0),
+                                                 "warmup_steps": 100, "ema_decay": 0.995, "eval_every": 100,
+                                                 "checkpoint_every": 200}),
 }
 # 10-ps jumps: on a 2-core CPU 1-ps jumps of 20 replicas x 3 members take ~30 min per 10-ns condition
 PARTS["full"] = replace(PARTS["ala2"], train_ns=20.0, eval_ns=10.0, budget_s=20.0, lag_ps=10.0,
