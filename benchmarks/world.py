@@ -29,7 +29,7 @@ from sciwm.data import read_trajectory
 from sciwm.data.files import write_json_atomic
 from sciwm.model.corrector import Corrector
 from sciwm.protocol import parse_protocol
-from sciwm.train.presets import get_preset
+from sciwm.train.presets import TrainConfig, get_preset
 from sciwm.world import observables
 from sciwm.world.bundle import WorldModel, build, calibration_of, fit_calibration
 from sciwm.world.cost import describe_record, evaluate, read_records
@@ -44,10 +44,9 @@ def preset(quick: bool, steps: int | None = None):
     """A smaller network than the 'ala2' preset (K members cost K times), lags 1 and 10 ps."""
     if quick:
         return get_preset("debug", ensemble=4, lags_ps=(1.0, 10.0), steps=60, head_steps=100)
-    return get_preset("ala2", steps=steps or 2000, batch_size=16, lags_ps=(1.0, 10.0), ensemble=4, head_steps=1500,
-                      warmup_steps=100, ema_decay=0.995, eval_every=100, checkpoint_every=200,
-                      model={"hidden_scalars": 16, "hidden_vectors": 4, "lmax": 2, "n_layers": 2,
-                             "n_neighbors": 21, "cutoff_nm": 1.5})
+    return TrainConfig(steps=steps or 2000, batch_size=16, lags_ps=(1.0, 10.0), ensemble=4, head_steps=1500,
+                       model={"hidden_scalars": 16, "hidden_vectors": 4, "lmax": 2, "n_layers": 2,
+                              "n_neighbors": 21, "cutoff_nm": 1.5})
 
 
 def specs(folder: str, quick: bool):

@@ -21,7 +21,7 @@ from sciwm.agent.config import config_from_dict
 from sciwm.agent.reference import ReferenceSource
 from sciwm.agent.report import write_report
 from sciwm.bench.cache import ReferenceRun, ensure_runs
-from sciwm.train.presets import get_preset
+from sciwm.train.presets import TrainConfig
 from sciwm.world.bundle import build
 
 SYSTEM = "ala2-implicit"
@@ -40,10 +40,10 @@ CAMPAIGN = {
 
 def train_config():
     """A small ensemble: 3 members, 2 message-passing layers, lags 1 and 10 ps."""
-    return get_preset("ala2", steps=400, batch_size=16, lags_ps=(1.0, 10.0), ensemble=3, head_steps=300,
-                      warmup_steps=40, ema_decay=0.995, eval_every=100, checkpoint_every=100,
-                      model={"hidden_scalars": 16, "hidden_vectors": 4, "lmax": 1, "n_layers": 2,
-                             "n_neighbors": 21, "cutoff_nm": 1.5})
+    return TrainConfig(steps=400, batch_size=16, lags_ps=(1.0, 10.0), ensemble=3, head_steps=300, warmup_steps=40,
+                       eval_every=100, checkpoint_every=100,
+                       model={"hidden_scalars": 16, "hidden_vectors": 4, "lmax": 1, "n_layers": 2,
+                              "n_neighbors": 21, "cutoff_nm": 1.5})
 
 
 def run_demo(out_dir: str, log=sys.stderr) -> str:
